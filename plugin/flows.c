@@ -1,0 +1,630 @@
+/*
+ * The user-space flow table: see flows.h. Chained hashes keyed by socket
+ * cookie (flows), by tuple (bootstrap entries awaiting their kernel
+ * record) and by name (processes). The cost of a read is one pass over the
+ * kernel's records plus one over the table: it grows with the number of
+ * flows, never with the traffic.
+ */
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "flows.h"
+
+struct ovf {
+	struct tcptop_proc_key key;
+	struct tcptop_proc_val last;
+	struct ovf *next;
+};
+
+struct flowtab {
+	struct flowtab_config cfg;
+	struct flow **buckets;
+	struct flow **boot_buckets;
+	size_t nbuckets; /* power of two, shared by both flow hashes */
+	struct proc **pbuckets;
+	size_t npbuckets;
+	struct ovf *ovf; /* one per kernel overflow key: few, a list is enough */
+	struct proc *unknown;
+	struct proc *other;
+	size_t nflows;
+	size_t nprocs;
+	uint64_t boot_seq;
+	uint64_t now;
+	uint64_t start;
+	uint32_t gen;
+	uint64_t flows_refused;
+	uint64_t procs_refused;
+};
+
+/* Bootstrap-only keys can't collide with cookies, which count up from 1. */
+#define BOOT_KEY_BIT (1ULL << 63)
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return mix64(h);
+}
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 16;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+bool flows_tcp_open(uint8_t state)
+{
+	switch (state) {
+	case 1:	 /* ESTABLISHED */
+	case 2:	 /* SYN_SENT */
+	case 3:	 /* SYN_RECV */
+	case 4:	 /* FIN_WAIT1 */
+	case 5:	 /* FIN_WAIT2 */
+	case 8:	 /* CLOSE_WAIT */
+	case 9:	 /* LAST_ACK */
+	case 11: /* CLOSING */
+		return true;
+	default: /* TIME_WAIT has no socket left, CLOSE and LISTEN carry no connection */
+		return false;
+	}
+}
+
+struct flowtab *flowtab_new(const struct flowtab_config *cfg)
+{
+	struct flowtab *tab = calloc(1, sizeof(*tab));
+
+	if (!tab)
+		return NULL;
+	tab->cfg = *cfg;
+	tab->nbuckets = pow2_at_least(cfg->max_flows * 2);
+	tab->npbuckets = pow2_at_least(cfg->max_procs * 2);
+	tab->buckets = calloc(tab->nbuckets, sizeof(*tab->buckets));
+	tab->boot_buckets = calloc(tab->nbuckets, sizeof(*tab->boot_buckets));
+	tab->pbuckets = calloc(tab->npbuckets, sizeof(*tab->pbuckets));
+	if (!tab->buckets || !tab->boot_buckets || !tab->pbuckets) {
+		flowtab_free(tab);
+		return NULL;
+	}
+	return tab;
+}
+
+void flowtab_free(struct flowtab *tab)
+{
+	if (!tab)
+		return;
+	for (size_t i = 0; tab->buckets && i < tab->nbuckets; i++) {
+		for (struct flow *f = tab->buckets[i], *n; f; f = n) {
+			n = f->next;
+			free(f);
+		}
+	}
+	for (size_t i = 0; tab->pbuckets && i < tab->npbuckets; i++) {
+		for (struct proc *p = tab->pbuckets[i], *n; p; p = n) {
+			n = p->next;
+			free(p);
+		}
+	}
+	for (struct ovf *o = tab->ovf, *n; o; o = n) {
+		n = o->next;
+		free(o);
+	}
+	free(tab->buckets);
+	free(tab->boot_buckets);
+	free(tab->pbuckets);
+	free(tab);
+}
+
+static struct proc *proc_insert(struct flowtab *tab, const char *name, uint64_t h)
+{
+	struct proc *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	strncpy(p->name, name, sizeof(p->name) - 1);
+	p->last_active = tab->now;
+	p->next = tab->pbuckets[h & (tab->npbuckets - 1)];
+	tab->pbuckets[h & (tab->npbuckets - 1)] = p;
+	tab->nprocs++;
+	return p;
+}
+
+static struct proc *proc_find(struct flowtab *tab, const char *name, uint64_t h)
+{
+	for (struct proc *p = tab->pbuckets[h & (tab->npbuckets - 1)]; p; p = p->next)
+		if (!strcmp(p->name, name))
+			return p;
+	return NULL;
+}
+
+/*
+ * The process entry for a sanitized name. Beyond max_procs names, traffic
+ * goes to "other" so the series count stays bounded and no byte is lost;
+ * "other" and "unknown" themselves are exempt from the bound.
+ */
+static struct proc *proc_get(struct flowtab *tab, const char *name)
+{
+	uint64_t h = hash_bytes(name, strlen(name));
+	struct proc *p = proc_find(tab, name, h);
+
+	if (p)
+		return p;
+	if (tab->nprocs < tab->cfg.max_procs || !strcmp(name, NAMES_UNKNOWN))
+		return proc_insert(tab, name, h);
+	tab->procs_refused++;
+	if (!tab->other) {
+		h = hash_bytes(FLOWS_OTHER, strlen(FLOWS_OTHER));
+		tab->other = proc_find(tab, FLOWS_OTHER, h);
+		if (!tab->other)
+			tab->other = proc_insert(tab, FLOWS_OTHER, h);
+	}
+	return tab->other;
+}
+
+static struct proc *proc_for_comm(struct flowtab *tab, const char *comm, size_t len)
+{
+	char name[FLOWS_PROC_NAME_MAX];
+
+	names_sanitize(name, sizeof(name), comm, len);
+	return proc_get(tab, name);
+}
+
+static struct proc *proc_unknown(struct flowtab *tab)
+{
+	if (!tab->unknown)
+		tab->unknown = proc_get(tab, NAMES_UNKNOWN);
+	return tab->unknown;
+}
+
+/* Every flow->proc assignment goes through here to keep refs exact. */
+static void flow_set_proc(struct flow *f, struct proc *p)
+{
+	if (f->proc == p)
+		return;
+	if (f->proc)
+		f->proc->refs--;
+	f->proc = p;
+	if (p)
+		p->refs++;
+}
+
+static struct flow *flow_find(const struct flowtab *tab, uint64_t key)
+{
+	for (struct flow *f = tab->buckets[mix64(key) & (tab->nbuckets - 1)]; f; f = f->next)
+		if (f->key == key)
+			return f;
+	return NULL;
+}
+
+static uint64_t tuple_hash(const struct tuple *t)
+{
+	return hash_bytes(t, sizeof(*t));
+}
+
+static struct flow *flow_insert(struct flowtab *tab, uint64_t key)
+{
+	struct flow *f;
+	size_t b = mix64(key) & (tab->nbuckets - 1);
+
+	if (tab->nflows >= tab->cfg.max_flows) {
+		tab->flows_refused++;
+		return NULL;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->key = key;
+	f->next = tab->buckets[b];
+	tab->buckets[b] = f;
+	tab->nflows++;
+	return f;
+}
+
+static void boot_unlink(struct flowtab *tab, struct flow *f)
+{
+	struct flow **pp = &tab->boot_buckets[tuple_hash(&f->t) & (tab->nbuckets - 1)];
+
+	for (; *pp; pp = &(*pp)->boot_next) {
+		if (*pp == f) {
+			*pp = f->boot_next;
+			return;
+		}
+	}
+}
+
+static void flow_remove(struct flowtab *tab, struct flow *f)
+{
+	struct flow **pp = &tab->buckets[mix64(f->key) & (tab->nbuckets - 1)];
+
+	if (f->boot_only)
+		boot_unlink(tab, f);
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			tab->nflows--;
+			flow_set_proc(f, NULL);
+			free(f);
+			return;
+		}
+	}
+}
+
+static struct flow *boot_find(const struct flowtab *tab, const struct tuple *t)
+{
+	struct flow *f = tab->boot_buckets[tuple_hash(t) & (tab->nbuckets - 1)];
+
+	for (; f; f = f->boot_next)
+		if (!memcmp(&f->t, t, sizeof(*t)))
+			return f;
+	return NULL;
+}
+
+/* Tuples are compared bytewise: keep padding and unused bytes zero. */
+static void tuple_from_kernel(struct tuple *t, const struct tcptop_flow *k)
+{
+	memset(t, 0, sizeof(*t));
+	t->proto = k->proto;
+	t->family = k->family;
+	t->lport = k->lport;
+	t->rport = k->rport;
+	memcpy(t->laddr, k->laddr, k->family == AF_INET ? 4 : 16);
+	memcpy(t->raddr, k->raddr, k->family == AF_INET ? 4 : 16);
+	names_fold_tuple(t);
+}
+
+static void flow_set_tuple(struct flow *f, const struct tuple *t)
+{
+	f->t = *t;
+	if (names_conn(f->name, sizeof(f->name), t) < 0)
+		f->name[0] = '\0';
+}
+
+int flowtab_boot(struct flowtab *tab, const struct tuple *raw, uint8_t state, uint32_t pid,
+		 const char *comm)
+{
+	struct tuple t;
+	struct flow *f;
+	size_t b;
+
+	memset(&t, 0, sizeof(t));
+	t.proto = raw->proto;
+	t.family = raw->family;
+	t.lport = raw->lport;
+	t.rport = raw->rport;
+	memcpy(t.laddr, raw->laddr, raw->family == AF_INET ? 4 : 16);
+	memcpy(t.raddr, raw->raddr, raw->family == AF_INET ? 4 : 16);
+	names_fold_tuple(&t);
+	if (boot_find(tab, &t))
+		return 0; /* SO_REUSEPORT twins share a tuple: one entry is enough */
+
+	f = flow_insert(tab, BOOT_KEY_BIT | ++tab->boot_seq);
+	if (!f)
+		return -1;
+	flow_set_tuple(f, &t);
+	f->boot_only = true;
+	f->partial = true;
+	f->state = t.proto == IPPROTO_TCP ? state : 0;
+	f->pid = pid;
+	flow_set_proc(f, pid && comm ? proc_for_comm(tab, comm, strlen(comm)) : proc_unknown(tab));
+	f->last_active = tab->now;
+	b = tuple_hash(&t) & (tab->nbuckets - 1);
+	f->boot_next = tab->boot_buckets[b];
+	tab->boot_buckets[b] = f;
+	return 0;
+}
+
+void flowtab_begin(struct flowtab *tab, uint64_t now)
+{
+	if (!tab->gen)
+		tab->start = now;
+	tab->now = now;
+	tab->gen++;
+}
+
+/* A counter that went backwards means the kernel record was recreated. */
+static uint64_t delta64(uint64_t now, uint64_t last)
+{
+	return now >= last ? now - last : now;
+}
+
+static void counts_add(struct flow_counts *c, const uint64_t db[], const uint64_t dp[])
+{
+	for (int d = 0; d < TCPTOP_NDIR; d++) {
+		c->bytes[d] += db[d];
+		c->packets[d] += dp[d];
+	}
+}
+
+static struct flow *flow_adopt(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k)
+{
+	struct tuple t;
+	struct flow *f, *boot;
+
+	tuple_from_kernel(&t, k);
+	f = flow_insert(tab, cookie);
+	if (!f)
+		return NULL;
+	flow_set_tuple(f, &t);
+	f->partial = !(k->flags & TCPTOP_FLOW_OPENED);
+	f->last_active = tab->now;
+	/* A socket listed at bootstrap: the kernel record now speaks for it. */
+	boot = boot_find(tab, &t);
+	if (boot) {
+		if (!k->tgid) {
+			f->pid = boot->pid;
+			flow_set_proc(f, boot->proc);
+		}
+		flow_remove(tab, boot);
+	}
+	return f;
+}
+
+static void flow_count_lifecycle(struct proc *p, struct flow *f, const struct tcptop_flow *k,
+				 uint64_t now)
+{
+	/* Counted once the owner is known, so opened and closed land together. */
+	if (!f->opened_counted && (k->flags & TCPTOP_FLOW_OPENED) && (f->pid || f->done)) {
+		f->opened_counted = true;
+		p->opened++;
+		p->last_active = now;
+	}
+	if (!f->closed_counted && (k->flags & TCPTOP_FLOW_CLOSED) &&
+	    !(k->flags & TCPTOP_FLOW_LISTENER)) {
+		f->closed_counted = true;
+		p->closed++;
+		p->last_active = now;
+	}
+}
+
+bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k)
+{
+	uint64_t db[TCPTOP_NDIR], dp[TCPTOP_NDIR], dr;
+	struct flow *f = flow_find(tab, cookie);
+	bool moved = false;
+	struct proc *p;
+
+	if (!f) {
+		f = flow_adopt(tab, cookie, k);
+		if (!f) {
+			/* Not tracked per connection, but its process totals stay exact. */
+			struct proc *q = k->tgid ? proc_for_comm(tab, k->comm, sizeof(k->comm)) :
+						   proc_unknown(tab);
+			uint64_t b[TCPTOP_NDIR] = { k->bytes[0], k->bytes[1] };
+			uint64_t c[TCPTOP_NDIR] = { k->calls[0], k->calls[1] };
+
+			if (q) {
+				counts_add(k->proto == IPPROTO_TCP ? &q->tcp : &q->udp, b, c);
+				q->last_active = tab->now;
+			}
+			return true;
+		}
+	}
+	if (!f->name[0] || (k->lport && f->t.lport != k->lport)) {
+		struct tuple t;
+
+		tuple_from_kernel(&t, k);
+		flow_set_tuple(f, &t);
+	}
+	if (!f->pid && k->tgid) {
+		f->pid = k->tgid;
+		flow_set_proc(f, proc_for_comm(tab, k->comm, sizeof(k->comm)));
+	}
+	if (!f->proc)
+		flow_set_proc(f, proc_unknown(tab));
+	p = f->proc;
+	f->state = k->proto == IPPROTO_TCP ? k->state : 0;
+	if (k->srtt_us)
+		f->srtt_us = k->srtt_us;
+
+	for (int d = 0; d < TCPTOP_NDIR; d++) {
+		db[d] = delta64(k->bytes[d], f->k_bytes[d]);
+		f->k_bytes[d] = k->bytes[d];
+		if (k->proto == IPPROTO_TCP && (k->flags & TCPTOP_FLOW_SEGS)) {
+			/*
+			 * Segment counters are u32 and stored without atomics from
+			 * several CPUs: a step "backwards" is a stale store, not
+			 * a reset, so it is ignored until the counter passes it.
+			 */
+			uint32_t now = k->segs[d] - k->segs_base[d];
+			uint32_t step = now - f->k_packets[d];
+
+			dp[d] = step < 0x80000000u ? step : 0;
+			if (dp[d])
+				f->k_packets[d] = now;
+		} else {
+			dp[d] = delta64(k->calls[d], f->k_calls[d]);
+		}
+		f->k_calls[d] = k->calls[d];
+		moved |= db[d] || dp[d];
+	}
+	dr = k->retrans >= f->k_retrans ? k->retrans - f->k_retrans : k->retrans;
+	f->k_retrans = k->retrans;
+
+	counts_add(&f->total, db, dp);
+	if (p) {
+		counts_add(k->proto == IPPROTO_TCP ? &p->tcp : &p->udp, db, dp);
+		p->retrans += dr;
+	}
+	if (moved || dr) {
+		f->last_active = tab->now;
+		if (p)
+			p->last_active = tab->now;
+	}
+	f->gen = tab->gen;
+	if (k->flags & TCPTOP_FLOW_CLOSED)
+		f->done = true;
+	if (p)
+		flow_count_lifecycle(p, f, k, tab->now);
+	return f->done;
+}
+
+void flowtab_merge_final(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k)
+{
+	struct flow *f;
+
+	if (k)
+		flowtab_merge(tab, cookie, k);
+	f = flow_find(tab, cookie);
+	if (f)
+		f->done = true;
+}
+
+void flowtab_merge_proc(struct flowtab *tab, const struct tcptop_proc_key *key,
+			const struct tcptop_proc_val *v)
+{
+	uint64_t db[TCPTOP_NDIR], dc[TCPTOP_NDIR];
+	struct ovf *o;
+	struct proc *p;
+
+	for (o = tab->ovf; o; o = o->next)
+		if (!memcmp(&o->key, key, sizeof(*key)))
+			break;
+	if (!o) {
+		o = calloc(1, sizeof(*o));
+		if (!o)
+			return;
+		o->key = *key;
+		o->next = tab->ovf;
+		tab->ovf = o;
+	}
+	p = key->comm[0] ? proc_for_comm(tab, key->comm, sizeof(key->comm)) : proc_unknown(tab);
+	for (int d = 0; d < TCPTOP_NDIR; d++) {
+		db[d] = delta64(v->bytes[d], o->last.bytes[d]);
+		dc[d] = delta64(v->calls[d], o->last.calls[d]);
+	}
+	if (p && memcmp(&o->last, v, sizeof(*v))) {
+		counts_add(key->proto == IPPROTO_TCP ? &p->tcp : &p->udp, db, dc);
+		p->retrans += delta64(v->retrans, o->last.retrans);
+		p->last_active = tab->now;
+	}
+	o->last = *v;
+}
+
+size_t flowtab_idle(struct flowtab *tab, uint64_t *cookies, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tab->nbuckets && n < max; i++) {
+		for (struct flow *f = tab->buckets[i]; f && n < max; f = f->next) {
+			if (f->boot_only || f->done || f->t.proto != IPPROTO_UDP)
+				continue;
+			if (tab->now - f->last_active >= tab->cfg.idle_timeout)
+				cookies[n++] = f->key;
+		}
+	}
+	return n;
+}
+
+void flowtab_end(struct flowtab *tab)
+{
+	for (size_t i = 0; i < tab->npbuckets; i++)
+		for (struct proc *p = tab->pbuckets[i]; p; p = p->next)
+			p->open_conns = 0;
+
+	for (size_t i = 0; i < tab->nbuckets; i++) {
+		for (struct flow *f = tab->buckets[i]; f; f = f->next) {
+			if (f->boot_only) {
+				/* UDP has no close event: a silent one ages out. */
+				if (f->t.proto == IPPROTO_UDP &&
+				    tab->now - tab->start >= tab->cfg.idle_timeout)
+					f->done = true;
+			} else if (f->gen != tab->gen) {
+				f->done = true; /* the kernel record is gone */
+			}
+			if (f->t.proto == IPPROTO_TCP && f->proc && !f->done &&
+			    flows_tcp_open(f->state))
+				f->proc->open_conns++;
+		}
+	}
+}
+
+void flowtab_foreach_flow(const struct flowtab *tab, flowtab_flow_cb cb, void *arg)
+{
+	for (size_t i = 0; i < tab->nbuckets; i++)
+		for (struct flow *f = tab->buckets[i]; f; f = f->next)
+			cb(f, arg);
+}
+
+void flowtab_foreach_proc(const struct flowtab *tab, flowtab_proc_cb cb, void *arg)
+{
+	for (size_t i = 0; i < tab->npbuckets; i++)
+		for (struct proc *p = tab->pbuckets[i]; p; p = p->next)
+			cb(p, arg);
+}
+
+static void procs_expire(struct flowtab *tab)
+{
+	for (size_t i = 0; i < tab->npbuckets; i++) {
+		struct proc **pp = &tab->pbuckets[i];
+
+		while (*pp) {
+			struct proc *p = *pp;
+
+			if (p->refs || tab->now - p->last_active < tab->cfg.proc_timeout) {
+				pp = &p->next;
+				continue;
+			}
+			*pp = p->next;
+			if (p == tab->unknown)
+				tab->unknown = NULL;
+			if (p == tab->other)
+				tab->other = NULL;
+			tab->nprocs--;
+			free(p);
+		}
+	}
+}
+
+size_t flowtab_expire(struct flowtab *tab)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tab->nbuckets; i++) {
+		struct flow **pp = &tab->buckets[i];
+
+		while (*pp) {
+			struct flow *f = *pp;
+
+			if (!f->done) {
+				pp = &f->next;
+				continue;
+			}
+			*pp = f->next;
+			if (f->boot_only)
+				boot_unlink(tab, f);
+			flow_set_proc(f, NULL);
+			tab->nflows--;
+			free(f);
+			n++;
+		}
+	}
+	procs_expire(tab);
+	return n;
+}
+
+void flowtab_stats(const struct flowtab *tab, struct flowtab_stats *st)
+{
+	st->flows = tab->nflows;
+	st->procs = tab->nprocs;
+	st->flows_refused = tab->flows_refused;
+	st->procs_refused = tab->procs_refused;
+}

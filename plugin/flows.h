@@ -1,0 +1,147 @@
+/*
+ * The user-space flow table. Each read, the kernel's cumulative per-socket
+ * records are merged in; the table turns them into totals since the plugin
+ * started, per connection and per process, and decides when a flow can be
+ * forgotten. No libbpf, no collectd: tests drive it directly.
+ */
+#ifndef TCPTOP_FLOWS_H
+#define TCPTOP_FLOWS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+
+#include "names.h"
+#include "tcptop.h"
+#include "tuple.h"
+
+/* Longest process name kept: comm is 15 bytes, "unknown"/"other" shorter. */
+#define FLOWS_PROC_NAME_MAX 32
+/* Process name used once the process table is full. */
+#define FLOWS_OTHER	    "other"
+
+struct flow_counts {
+	uint64_t bytes[TCPTOP_NDIR];
+	uint64_t packets[TCPTOP_NDIR];
+};
+
+struct proc;
+
+struct flow {
+	uint64_t key;	/* socket cookie, or a bootstrap-only key */
+	struct tuple t; /* v4-mapped folded to v4 */
+	char name[NAMES_CONN_MAX];
+	struct proc *proc;
+	uint32_t pid;
+	uint8_t state;	/* TCP state, 0 for UDP */
+	bool partial;	/* opened before the plugin started */
+	bool boot_only; /* from /proc, no kernel record yet */
+	bool done;	/* final values merged: drop after dispatch */
+	bool opened_counted;
+	bool closed_counted;
+	uint32_t srtt_us;
+	struct flow_counts total; /* since the plugin started */
+	/* The kernel record's values at the last merge, to compute deltas. */
+	uint64_t k_bytes[TCPTOP_NDIR];
+	uint64_t k_calls[TCPTOP_NDIR];
+	uint32_t k_packets[TCPTOP_NDIR];
+	uint32_t k_retrans;
+	uint64_t last_active;	/* time the counters last moved */
+	uint32_t gen;		/* read generation that last saw it in the kernel */
+	struct flow *next;	/* hash chain by key */
+	struct flow *boot_next; /* hash chain by tuple, bootstrap-only entries */
+};
+
+struct proc {
+	char name[FLOWS_PROC_NAME_MAX];
+	struct flow_counts tcp;
+	struct flow_counts udp;
+	uint64_t opened;
+	uint64_t closed;
+	uint64_t retrans;
+	uint32_t open_conns;  /* recomputed by flowtab_end() */
+	uint32_t refs;	      /* flows pointing here */
+	uint64_t last_active; /* time its counters last moved */
+	struct proc *next;
+};
+
+struct flowtab_config {
+	size_t max_flows; /* user-space bound; the kernel map bounds it too */
+	size_t max_procs;
+	uint64_t idle_timeout; /* same unit as the `now` passed to flowtab_begin() */
+	uint64_t proc_timeout; /* a process without flows is forgotten after this */
+};
+
+struct flowtab_stats {
+	size_t flows;
+	size_t procs;
+	uint64_t flows_refused; /* table full: record not tracked per connection */
+	uint64_t procs_refused; /* process table full: counted under "other" */
+};
+
+struct flowtab;
+
+struct flowtab *flowtab_new(const struct flowtab_config *cfg);
+void flowtab_free(struct flowtab *tab);
+
+/*
+ * A socket found in /proc at start. t is as /proc shows it (folded here);
+ * pid 0 and comm NULL when no process holds it. The entry is reported
+ * (zero counters, its state) until a kernel record with the same tuple
+ * takes its place.
+ */
+int flowtab_boot(struct flowtab *tab, const struct tuple *t, uint8_t state, uint32_t pid,
+		 const char *comm);
+
+/* Start a read at time `now`. */
+void flowtab_begin(struct flowtab *tab, uint64_t now);
+
+/*
+ * Merge one kernel record (cumulative values). Returns true when the record
+ * is final (the TCP connection closed) and the caller should delete it
+ * from the kernel map; the flow is then dropped after the next dispatch.
+ */
+bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k);
+
+/*
+ * Merge a record taken out of the kernel map (lookup-and-delete of an idle
+ * flow): like flowtab_merge, and the flow is final. k may be NULL when the
+ * record was already gone.
+ */
+void flowtab_merge_final(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k);
+
+/* Merge a kernel per-process overflow record (cumulative values). */
+void flowtab_merge_proc(struct flowtab *tab, const struct tcptop_proc_key *key,
+			const struct tcptop_proc_val *v);
+
+/*
+ * Fill cookies[] with up to max kernel flows idle for idle_timeout that may
+ * be finalized (UDP: no close event exists). Call after all merges.
+ */
+size_t flowtab_idle(struct flowtab *tab, uint64_t *cookies, size_t max);
+
+/*
+ * Finish a read: flows the kernel no longer has are final, idle
+ * bootstrap-only entries expire, and open connections are counted per process.
+ */
+void flowtab_end(struct flowtab *tab);
+
+typedef void (*flowtab_flow_cb)(const struct flow *f, void *arg);
+typedef void (*flowtab_proc_cb)(const struct proc *p, void *arg);
+void flowtab_foreach_flow(const struct flowtab *tab, flowtab_flow_cb cb, void *arg);
+void flowtab_foreach_proc(const struct flowtab *tab, flowtab_proc_cb cb, void *arg);
+
+/*
+ * After dispatch: forget final flows, and processes that have had no flow
+ * and no traffic for proc_timeout. Returns how many flows were dropped.
+ */
+size_t flowtab_expire(struct flowtab *tab);
+
+void flowtab_stats(const struct flowtab *tab, struct flowtab_stats *st);
+
+/* Whether a TCP state counts as an open connection. */
+bool flows_tcp_open(uint8_t state);
+
+#endif
