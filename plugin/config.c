@@ -1,0 +1,125 @@
+#include <math.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "config.h"
+#include "log.h"
+
+void config_defaults(struct tcptop_config *c)
+{
+	*c = (struct tcptop_config){
+		.debug = false,
+		.report_connections = true,
+		.bootstrap = true,
+		.max_flows = 65536,
+		.max_processes = 4096,
+		.idle_timeout = 60,
+		.process_timeout = 3600,
+		.mode = PROBES_MODE_AUTO,
+	};
+}
+
+static int one_value(const oconfig_item_t *ci, int type, const char *what)
+{
+	if (ci->values_num != 1 || ci->values[0].type != type) {
+		tcptop_log(LOG_ERR, "tcptop plugin: option \"%s\" needs exactly one %s argument",
+			   ci->key, what);
+		return -1;
+	}
+	return 0;
+}
+
+static int get_bool(const oconfig_item_t *ci, bool *out)
+{
+	if (one_value(ci, OCONFIG_TYPE_BOOLEAN, "boolean (true or false)"))
+		return 1;
+	*out = ci->values[0].value.boolean;
+	return 0;
+}
+
+static int get_number(const oconfig_item_t *ci, double min, double max, bool integer, double *out)
+{
+	double v;
+
+	if (one_value(ci, OCONFIG_TYPE_NUMBER, integer ? "integer" : "numeric"))
+		return 1;
+	v = ci->values[0].value.number;
+	if (!isfinite(v) || v < min || v > max || (integer && v != floor(v))) {
+		tcptop_log(
+			LOG_ERR,
+			"tcptop plugin: option \"%s\" is %.15g; it must be %s from %.15g to %.15g",
+			ci->key, v, integer ? "an integer" : "a number", min, max);
+		return 1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int get_mode(const oconfig_item_t *ci, enum probes_mode *out)
+{
+	const char *s;
+
+	if (one_value(ci, OCONFIG_TYPE_STRING, "string"))
+		return 1;
+	s = ci->values[0].value.string;
+	if (!strcasecmp(s, "auto")) {
+		*out = PROBES_MODE_AUTO;
+	} else if (!strcasecmp(s, "tracepoint")) {
+		*out = PROBES_MODE_TRACEPOINT;
+	} else {
+		tcptop_log(LOG_ERR,
+			   "tcptop plugin: AttachMode \"%s\" is not supported; "
+			   "this version has \"auto\" and \"tracepoint\"",
+			   s);
+		return 1;
+	}
+	return 0;
+}
+
+int config_parse(struct tcptop_config *c, const oconfig_item_t *ci)
+{
+	int errors = 0;
+
+	for (int i = 0; i < ci->children_num; i++) {
+		const oconfig_item_t *o = &ci->children[i];
+		double v;
+
+		if (o->children_num) {
+			tcptop_log(LOG_ERR, "tcptop plugin: option \"%s\" takes no block", o->key);
+			errors++;
+		} else if (!strcasecmp(o->key, "Debug")) {
+			errors += get_bool(o, &c->debug);
+		} else if (!strcasecmp(o->key, "ReportConnections")) {
+			errors += get_bool(o, &c->report_connections);
+		} else if (!strcasecmp(o->key, "Bootstrap")) {
+			errors += get_bool(o, &c->bootstrap);
+		} else if (!strcasecmp(o->key, "MaxFlows")) {
+			/* The kernel map is preallocated: bound its memory. */
+			if (get_number(o, 64, 4194304, true, &v))
+				errors++;
+			else
+				c->max_flows = v;
+		} else if (!strcasecmp(o->key, "MaxProcesses")) {
+			if (get_number(o, 16, 1048576, true, &v))
+				errors++;
+			else
+				c->max_processes = v;
+		} else if (!strcasecmp(o->key, "IdleTimeout")) {
+			if (get_number(o, 1, 86400, true, &v))
+				errors++;
+			else
+				c->idle_timeout = v;
+		} else if (!strcasecmp(o->key, "ProcessTimeout")) {
+			if (get_number(o, 1, 31536000, true, &v))
+				errors++;
+			else
+				c->process_timeout = v;
+		} else if (!strcasecmp(o->key, "AttachMode")) {
+			errors += get_mode(o, &c->mode);
+		} else {
+			tcptop_log(LOG_ERR, "tcptop plugin: unknown option \"%s\"", o->key);
+			errors++;
+		}
+	}
+	return errors;
+}
