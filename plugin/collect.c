@@ -1,0 +1,83 @@
+#include <errno.h>
+#include <stdlib.h>
+
+#include "collect.h"
+
+/* Idle flows taken out per read; more wait for the next read. */
+#define IDLE_MAX 4096
+
+struct collect {
+	struct probes *probes;
+	struct flowtab *tab;
+	uint64_t *final; /* cookies of closed connections seen this read */
+	size_t nfinal, cap;
+	uint64_t idle[IDLE_MAX];
+};
+
+struct collect *collect_new(struct probes *p, struct flowtab *tab)
+{
+	struct collect *c = calloc(1, sizeof(*c));
+
+	if (c) {
+		c->probes = p;
+		c->tab = tab;
+	}
+	return c;
+}
+
+void collect_free(struct collect *c)
+{
+	if (!c)
+		return;
+	free(c->final);
+	free(c);
+}
+
+static void merge_flow(uint64_t cookie, const struct tcptop_flow *k, void *arg)
+{
+	struct collect *c = arg;
+
+	if (!flowtab_merge(c->tab, cookie, k))
+		return;
+	if (c->nfinal == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 1024;
+		uint64_t *v = realloc(c->final, cap * sizeof(*v));
+
+		if (!v)
+			return; /* deleted on a later read instead */
+		c->final = v;
+		c->cap = cap;
+	}
+	c->final[c->nfinal++] = cookie;
+}
+
+static void merge_proc(const struct tcptop_proc_key *k, const struct tcptop_proc_val *v, void *arg)
+{
+	flowtab_merge_proc(((struct collect *)arg)->tab, k, v);
+}
+
+long collect_once(struct collect *c, uint64_t now)
+{
+	size_t nidle;
+	long n;
+
+	flowtab_begin(c->tab, now);
+	c->nfinal = 0;
+	n = probes_read_flows(c->probes, merge_flow, c);
+	if (n < 0)
+		return n;
+	/* Closed connections get no more updates: their slots can go now. */
+	probes_delete_flows(c->probes, c->final, c->nfinal);
+	probes_read_procs(c->probes, merge_proc, c);
+
+	/* UDP has no close: take idle sockets out, with their last counts. */
+	nidle = flowtab_idle(c->tab, c->idle, IDLE_MAX);
+	for (size_t i = 0; i < nidle; i++) {
+		struct tcptop_flow k;
+		bool got = !probes_take_flow(c->probes, c->idle[i], &k);
+
+		flowtab_merge_final(c->tab, c->idle[i], got ? &k : NULL);
+	}
+	flowtab_end(c->tab);
+	return n;
+}

@@ -1,0 +1,80 @@
+/*
+ * The libbpf lifecycle: choose an attach mode, open the skeleton, size the
+ * maps, load, attach each hook on its own (a missing hook costs only that
+ * hook), read and prune the maps, and tear everything down.
+ */
+#ifndef TCPTOP_PROBES_H
+#define TCPTOP_PROBES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+
+#include "tcptop.h"
+
+enum probes_mode {
+	PROBES_MODE_AUTO = 0,
+	PROBES_MODE_TRACEPOINT, /* tp_btf: sock_{send,recv}_length (6.3+) */
+};
+
+/* Hooks, as bits of probes_attached(). */
+enum probes_hook {
+	PROBES_HOOK_SEND = 1 << 0,
+	PROBES_HOOK_RECV = 1 << 1,
+	PROBES_HOOK_STATE = 1 << 2,
+	PROBES_HOOK_RETRANSMIT = 1 << 3,
+};
+
+struct probes_config {
+	enum probes_mode mode;
+	uint32_t max_flows; /* entries of the kernel flows map */
+	uint32_t max_procs; /* entries of the kernel per-process overflow map */
+	bool debug;	    /* pass libbpf's debug lines to the log */
+};
+
+struct probes;
+
+/*
+ * Load and attach. Each hook that can't load or attach is logged in one
+ * line (hook name and errno text) and skipped. Fails with -errno, after
+ * logging why, only when no traffic hook works at all.
+ */
+int probes_open(struct probes **out, const struct probes_config *cfg);
+void probes_close(struct probes *p);
+
+unsigned probes_attached(const struct probes *p);
+const char *probes_mode_name(const struct probes *p);
+
+typedef void (*probes_flow_cb)(uint64_t cookie, const struct tcptop_flow *f, void *arg);
+typedef void (*probes_proc_cb)(const struct tcptop_proc_key *k, const struct tcptop_proc_val *v,
+			       void *arg);
+
+/*
+ * Walk the flows map once, with batch lookups where the kernel has them
+ * and key iteration otherwise. Returns the number of records, or -errno.
+ */
+long probes_read_flows(struct probes *p, probes_flow_cb cb, void *arg);
+long probes_read_procs(struct probes *p, probes_proc_cb cb, void *arg);
+
+/* Delete records that are final (closed connections). */
+int probes_delete_flows(struct probes *p, const uint64_t *cookies, size_t n);
+
+/* Take a record out of the map atomically. -ENOENT if it is gone. */
+int probes_take_flow(struct probes *p, uint64_t cookie, struct tcptop_flow *out);
+
+/* Sum the per-CPU health counters. */
+int probes_read_stats(struct probes *p, uint64_t out[TCPTOP_NSTATS]);
+
+/* Tell the kernel who owns a listening port found at bootstrap. */
+int probes_seed_listener(struct probes *p, int family, uint16_t port, uint32_t pid,
+			 const char *comm);
+
+/* Insert a synthetic flow (benchmarks and tests that fill the map). */
+int probes_put_flow(struct probes *p, uint64_t cookie, const struct tcptop_flow *f);
+
+/* Map sizes in force after load. */
+uint32_t probes_max_flows(const struct probes *p);
+
+#endif

@@ -1,0 +1,265 @@
+/*
+ * tcptop: per-process and per-connection TCP/UDP traffic for collectd,
+ * counted in the kernel with eBPF. This file is the collectd glue only:
+ * config, init, read, shutdown and the value lists. The kernel side lives
+ * in probes.c, the aggregation in flows.c.
+ */
+#include "tcptop_config.h"
+
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <collectd/core/daemon/collectd.h>
+#include <collectd/core/daemon/plugin.h>
+#include <collectd/core/utils/common/common.h>
+
+#include "bootstrap.h"
+#include "collect.h"
+#include "config.h"
+#include "flows.h"
+#include "log.h"
+#include "names.h"
+#include "probes.h"
+#include "tcpstates.h"
+
+static struct tcptop_config tcptop_conf;
+static int tcptop_conf_errors;
+static struct probes *tcptop_probes;
+static struct flowtab *tcptop_tab;
+static struct collect *tcptop_collect;
+static double tcptop_last_read; /* seconds the previous read took */
+
+void tcptop_log(int level, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	plugin_log(level, "%s", buf);
+}
+
+static uint64_t now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static int tcptop_config(oconfig_item_t *ci)
+{
+	/*
+	 * A non-zero return would stop the whole daemon (collectd 5.12):
+	 * remember the errors and refuse to start in init instead.
+	 */
+	tcptop_conf_errors += config_parse(&tcptop_conf, ci);
+	return 0;
+}
+
+static int tcptop_shutdown(void)
+{
+	probes_close(tcptop_probes);
+	tcptop_probes = NULL;
+	flowtab_free(tcptop_tab);
+	tcptop_tab = NULL;
+	collect_free(tcptop_collect);
+	tcptop_collect = NULL;
+	return 0;
+}
+
+static int tcptop_init(void)
+{
+	struct probes_config pc;
+	struct flowtab_config fc;
+	long booted = 0;
+	int err;
+
+	if (tcptop_conf_errors) {
+		ERROR("tcptop plugin: not starting: %d error(s) in the <Plugin tcptop> block, "
+		      "see above",
+		      tcptop_conf_errors);
+		return -1;
+	}
+	pc = (struct probes_config){
+		.mode = tcptop_conf.mode,
+		.max_flows = tcptop_conf.max_flows,
+		.max_procs = tcptop_conf.max_processes,
+		.debug = tcptop_conf.debug,
+	};
+	err = probes_open(&tcptop_probes, &pc);
+	if (err) {
+		ERROR("tcptop plugin: not starting: the BPF programs could not be loaded and "
+		      "attached (%s); collectd needs root or CAP_BPF+CAP_PERFMON",
+		      STRERROR(-err));
+		return -1;
+	}
+
+	/* Bootstrap entries may add as many flows as the kernel map holds. */
+	fc = (struct flowtab_config){
+		.max_flows = 2 * (size_t)tcptop_conf.max_flows,
+		.max_procs = tcptop_conf.max_processes,
+		.idle_timeout = tcptop_conf.idle_timeout,
+		.proc_timeout = tcptop_conf.process_timeout,
+	};
+	tcptop_tab = flowtab_new(&fc);
+	tcptop_collect = tcptop_tab ? collect_new(tcptop_probes, tcptop_tab) : NULL;
+	if (!tcptop_collect) {
+		ERROR("tcptop plugin: allocating the flow table failed");
+		tcptop_shutdown();
+		return -1;
+	}
+	flowtab_begin(tcptop_tab, now_seconds());
+
+	/* Attached first, so no socket falls between /proc and the hooks. */
+	if (tcptop_conf.bootstrap) {
+		booted = bootstrap_run("/proc", tcptop_tab, tcptop_probes);
+		if (booted < 0)
+			WARNING("tcptop plugin: bootstrap from /proc/net failed: %s",
+				STRERROR(-booted));
+	}
+	INFO("tcptop plugin: version %s, %s hooks attached (send %s, recv %s, state %s, "
+	     "retransmit %s), %ld existing sockets bootstrapped",
+	     TCPTOP_VERSION, probes_mode_name(tcptop_probes),
+	     probes_attached(tcptop_probes) & PROBES_HOOK_SEND ? "yes" : "no",
+	     probes_attached(tcptop_probes) & PROBES_HOOK_RECV ? "yes" : "no",
+	     probes_attached(tcptop_probes) & PROBES_HOOK_STATE ? "yes" : "no",
+	     probes_attached(tcptop_probes) & PROBES_HOOK_RETRANSMIT ? "yes" : "no",
+	     booted > 0 ? booted : 0);
+	return 0;
+}
+
+static void submit(cdtime_t t, const char *pi, const char *type, const char *ti, value_t *values,
+		   size_t n)
+{
+	value_list_t vl = VALUE_LIST_INIT;
+
+	vl.values = values;
+	vl.values_len = n;
+	vl.time = t;
+	sstrncpy(vl.plugin, "tcptop", sizeof(vl.plugin));
+	if (pi)
+		sstrncpy(vl.plugin_instance, pi, sizeof(vl.plugin_instance));
+	sstrncpy(vl.type, type, sizeof(vl.type));
+	if (ti)
+		sstrncpy(vl.type_instance, ti, sizeof(vl.type_instance));
+	plugin_dispatch_values(&vl);
+}
+
+static void submit_rxtx(cdtime_t t, const char *pi, const char *type, const char *ti,
+			const uint64_t v[TCPTOP_NDIR])
+{
+	value_t values[] = {
+		{ .derive = (derive_t)v[TCPTOP_RX] },
+		{ .derive = (derive_t)v[TCPTOP_TX] },
+	};
+
+	submit(t, pi, type, ti, values, 2);
+}
+
+static void submit_one(cdtime_t t, const char *pi, const char *type, const char *ti, value_t v)
+{
+	submit(t, pi, type, ti, &v, 1);
+}
+
+static bool counts_any(const struct flow_counts *c)
+{
+	return c->bytes[0] || c->bytes[1] || c->packets[0] || c->packets[1];
+}
+
+static void dispatch_proc(const struct proc *p, void *arg)
+{
+	cdtime_t t = *(cdtime_t *)arg;
+
+	/* A protocol's series start with its first byte: bounded series count. */
+	if (counts_any(&p->tcp)) {
+		submit_rxtx(t, p->name, "if_octets", "tcp", p->tcp.bytes);
+		submit_rxtx(t, p->name, "if_packets", "tcp", p->tcp.packets);
+	}
+	if (counts_any(&p->udp)) {
+		submit_rxtx(t, p->name, "if_octets", "udp", p->udp.bytes);
+		submit_rxtx(t, p->name, "if_packets", "udp", p->udp.packets);
+	}
+	submit_one(t, p->name, "current_connections", "tcp", (value_t){ .gauge = p->open_conns });
+	submit_one(t, p->name, "total_connections", "opened", (value_t){ .derive = p->opened });
+	submit_one(t, p->name, "total_connections", "closed", (value_t){ .derive = p->closed });
+	submit_one(t, p->name, "protocol_counter", "retransmits",
+		   (value_t){ .derive = p->retrans });
+}
+
+static void dispatch_flow(const struct flow *f, void *arg)
+{
+	cdtime_t t = *(cdtime_t *)arg;
+	const char *pi = f->proc ? f->proc->name : NAMES_UNKNOWN;
+
+	/* A listening socket carries no traffic of its own: no series. */
+	if (!f->name[0] || (f->t.proto == IPPROTO_TCP && f->state == 10 /* LISTEN */))
+		return;
+	submit_rxtx(t, pi, "if_octets", f->name, f->total.bytes);
+	submit_rxtx(t, pi, "if_packets", f->name, f->total.packets);
+	if (f->t.proto == IPPROTO_TCP && f->srtt_us)
+		submit_one(t, pi, "latency", f->name, (value_t){ .gauge = f->srtt_us / 1e6 });
+}
+
+static void dispatch_global(cdtime_t t, const uint64_t stats[TCPTOP_NSTATS])
+{
+	uint64_t states[TCPSTATES_N];
+	struct flowtab_stats st;
+
+	if (!tcpstates_count(states)) {
+		for (int s = 1; s < TCPSTATES_N; s++)
+			submit_one(t, NULL, "tcp_connections", names_tcp_state(s),
+				   (value_t){ .gauge = states[s] });
+	}
+	flowtab_stats(tcptop_tab, &st);
+	submit_one(t, NULL, "derive", "updates_dropped",
+		   (value_t){ .derive = stats[TCPTOP_STAT_FLOW_FULL] });
+	submit_one(t, NULL, "derive", "updates_lost",
+		   (value_t){ .derive = stats[TCPTOP_STAT_PROC_FULL] });
+	submit_one(t, NULL, "derive", "bytes_lost",
+		   (value_t){ .derive = stats[TCPTOP_STAT_LOST_BYTES] });
+	submit_one(t, NULL, "count", "flows", (value_t){ .gauge = st.flows });
+	submit_one(t, NULL, "count", "processes", (value_t){ .gauge = st.procs });
+	submit_one(t, NULL, "duration", "read", (value_t){ .gauge = tcptop_last_read });
+}
+
+static int tcptop_read(void)
+{
+	uint64_t stats[TCPTOP_NSTATS] = { 0 };
+	cdtime_t start = cdtime();
+	long n;
+
+	if (!tcptop_collect)
+		return -1;
+
+	n = collect_once(tcptop_collect, now_seconds());
+	if (n < 0) {
+		ERROR("tcptop plugin: reading the flows map failed: %s", STRERROR(-n));
+		return -1;
+	}
+	probes_read_stats(tcptop_probes, stats);
+
+	flowtab_foreach_proc(tcptop_tab, dispatch_proc, &start);
+	if (tcptop_conf.report_connections)
+		flowtab_foreach_flow(tcptop_tab, dispatch_flow, &start);
+	dispatch_global(start, stats);
+
+	/* Only now, with their last values dispatched, forget final flows. */
+	flowtab_expire(tcptop_tab);
+	tcptop_last_read = CDTIME_T_TO_DOUBLE(cdtime() - start);
+	return 0;
+}
+
+void module_register(void)
+{
+	config_defaults(&tcptop_conf);
+	plugin_register_complex_config("tcptop", tcptop_config);
+	plugin_register_init("tcptop", tcptop_init);
+	plugin_register_read("tcptop", tcptop_read);
+	plugin_register_shutdown("tcptop", tcptop_shutdown);
+}
