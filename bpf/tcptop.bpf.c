@@ -44,6 +44,9 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* tcp_sock fields are refreshed on one call in 64 per direction. */
+#define TCP_READ_EVERY_MASK 63
+
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -76,7 +79,6 @@ static __always_inline void read_tcp(struct tcptop_flow *f, const struct sock *s
 	if (bpf_core_field_exists(tp->data_segs_in)) {
 		f->segs[TCPTOP_RX] = tp->data_segs_in;
 		f->segs[TCPTOP_TX] = tp->data_segs_out;
-		f->flags |= TCPTOP_FLOW_SEGS;
 	}
 }
 
@@ -102,6 +104,8 @@ static __always_inline struct tcptop_flow *flow_create(const struct sock *sk, __
 	read_addrs(&f, sk);
 	if (proto == IPPROTO_TCP) {
 		f.state = sk->__sk_common.skc_state;
+		if (bpf_core_field_exists(((struct tcp_sock *)0)->data_segs_in))
+			f.flags |= TCPTOP_FLOW_SEGS;
 		read_tcp(&f, sk);
 		if (!fresh) {
 			f.segs_base[TCPTOP_RX] = f.segs[TCPTOP_RX];
@@ -147,7 +151,7 @@ static __always_inline int account(const struct sock *sk, int ret, int dir)
 {
 	__u16 family = sk->__sk_common.skc_family;
 	struct tcptop_flow *f;
-	__u64 cookie;
+	__u64 cookie, calls;
 	__u16 proto;
 
 	if (family != AF_INET && family != AF_INET6)
@@ -166,8 +170,14 @@ static __always_inline int account(const struct sock *sk, int ret, int dir)
 		}
 	}
 	__sync_fetch_and_add(&f->bytes[dir], ret);
-	__sync_fetch_and_add(&f->calls[dir], 1);
-	if (proto == IPPROTO_TCP)
+	calls = __sync_fetch_and_add(&f->calls[dir], 1);
+	/*
+	 * The RTT and segment counters live in tcp_sock cache lines that the
+	 * peer's ACKs keep dirty on another CPU: reading them on every call
+	 * cost more than everything else here. Every 64th call, and at every
+	 * state change (so a closed connection's counts are final), is enough.
+	 */
+	if (proto == IPPROTO_TCP && !(calls & TCP_READ_EVERY_MASK))
 		read_tcp(f, sk);
 	/* Created in softirq (passive open, retransmit): adopt the owner now. */
 	if (!f->tgid)
