@@ -33,12 +33,8 @@ void collect_free(struct collect *c)
 	free(c);
 }
 
-static void merge_flow(uint64_t cookie, const struct tcptop_flow *k, void *arg)
+static void final_add(struct collect *c, uint64_t cookie)
 {
-	struct collect *c = arg;
-
-	if (!flowtab_merge(c->tab, cookie, k))
-		return;
 	if (c->nfinal == c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 1024;
 		uint64_t *v = realloc(c->final, cap * sizeof(*v));
@@ -49,6 +45,16 @@ static void merge_flow(uint64_t cookie, const struct tcptop_flow *k, void *arg)
 		c->cap = cap;
 	}
 	c->final[c->nfinal++] = cookie;
+}
+
+static void merge_flows(const uint64_t *cookies, const struct tcptop_flow *k, size_t n, void *arg)
+{
+	struct collect *c = arg;
+
+	flowtab_prefetch(c->tab, cookies, n);
+	for (size_t i = 0; i < n; i++)
+		if (flowtab_merge(c->tab, cookies[i], &k[i]))
+			final_add(c, cookies[i]);
 }
 
 static void merge_proc(const struct tcptop_proc_key *k, const struct tcptop_proc_val *v, void *arg)
@@ -63,7 +69,7 @@ long collect_once(struct collect *c, uint64_t now)
 
 	flowtab_begin(c->tab, now);
 	c->nfinal = 0;
-	n = probes_read_flows(c->probes, merge_flow, c);
+	n = probes_read_flows(c->probes, merge_flows, c);
 	if (n < 0)
 		return n;
 	/* Closed connections get no more updates: their slots can go now. */

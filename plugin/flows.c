@@ -18,11 +18,24 @@ struct ovf {
 	struct ovf *next;
 };
 
+/* Flows are carved from chunks and recycled: one malloc per CHUNK flows. */
+#define CHUNK 1024
+
+struct chunk {
+	struct chunk *next;
+	struct flow flows[CHUNK];
+};
+
 struct flowtab {
 	struct flowtab_config cfg;
+	struct flow *all;  /* every flow, doubly linked */
+	struct flow *free; /* recycled flows, linked by next */
+	struct chunk *chunks;
 	struct flow **buckets;
 	struct flow **boot_buckets;
-	size_t nbuckets; /* power of two, shared by both flow hashes */
+	size_t nbuckets;      /* power of two */
+	size_t nboot_buckets; /* power of two */
+	size_t nboot;	      /* bootstrap-only entries left */
 	struct proc **pbuckets;
 	size_t npbuckets;
 	struct ovf *ovf; /* one per kernel overflow key: few, a list is enough */
@@ -96,10 +109,11 @@ struct flowtab *flowtab_new(const struct flowtab_config *cfg)
 	if (!tab)
 		return NULL;
 	tab->cfg = *cfg;
-	tab->nbuckets = pow2_at_least(cfg->max_flows * 2);
+	tab->nbuckets = pow2_at_least(cfg->max_flows);
+	tab->nboot_buckets = pow2_at_least(cfg->max_flows / 8);
 	tab->npbuckets = pow2_at_least(cfg->max_procs * 2);
 	tab->buckets = calloc(tab->nbuckets, sizeof(*tab->buckets));
-	tab->boot_buckets = calloc(tab->nbuckets, sizeof(*tab->boot_buckets));
+	tab->boot_buckets = calloc(tab->nboot_buckets, sizeof(*tab->boot_buckets));
 	tab->pbuckets = calloc(tab->npbuckets, sizeof(*tab->pbuckets));
 	if (!tab->buckets || !tab->boot_buckets || !tab->pbuckets) {
 		flowtab_free(tab);
@@ -112,11 +126,9 @@ void flowtab_free(struct flowtab *tab)
 {
 	if (!tab)
 		return;
-	for (size_t i = 0; tab->buckets && i < tab->nbuckets; i++) {
-		for (struct flow *f = tab->buckets[i], *n; f; f = n) {
-			n = f->next;
-			free(f);
-		}
+	for (struct chunk *c = tab->chunks, *n; c; c = n) {
+		n = c->next;
+		free(c);
 	}
 	for (size_t i = 0; tab->pbuckets && i < tab->npbuckets; i++) {
 		for (struct proc *p = tab->pbuckets[i], *n; p; p = n) {
@@ -207,6 +219,18 @@ static void flow_set_proc(struct flow *f, struct proc *p)
 		p->refs++;
 }
 
+void flowtab_prefetch(const struct flowtab *tab, const uint64_t *cookies, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		__builtin_prefetch(&tab->buckets[mix64(cookies[i]) & (tab->nbuckets - 1)]);
+	for (size_t i = 0; i < n; i++) {
+		const struct flow *f = tab->buckets[mix64(cookies[i]) & (tab->nbuckets - 1)];
+
+		if (f)
+			__builtin_prefetch(f);
+	}
+}
+
 static struct flow *flow_find(const struct flowtab *tab, uint64_t key)
 {
 	for (struct flow *f = tab->buckets[mix64(key) & (tab->nbuckets - 1)]; f; f = f->next)
@@ -220,6 +244,29 @@ static uint64_t tuple_hash(const struct tuple *t)
 	return hash_bytes(t, sizeof(*t));
 }
 
+static struct flow *flow_alloc(struct flowtab *tab)
+{
+	struct flow *f = tab->free;
+
+	if (!f) {
+		struct chunk *c = malloc(sizeof(*c));
+
+		if (!c)
+			return NULL;
+		c->next = tab->chunks;
+		tab->chunks = c;
+		for (size_t i = CHUNK; i-- > 1;) {
+			c->flows[i].next = tab->free;
+			tab->free = &c->flows[i];
+		}
+		f = &c->flows[0];
+	} else {
+		tab->free = f->next;
+	}
+	memset(f, 0, sizeof(*f));
+	return f;
+}
+
 static struct flow *flow_insert(struct flowtab *tab, uint64_t key)
 {
 	struct flow *f;
@@ -229,19 +276,25 @@ static struct flow *flow_insert(struct flowtab *tab, uint64_t key)
 		tab->flows_refused++;
 		return NULL;
 	}
-	f = calloc(1, sizeof(*f));
+	f = flow_alloc(tab);
 	if (!f)
 		return NULL;
 	f->key = key;
 	f->next = tab->buckets[b];
 	tab->buckets[b] = f;
+	f->next_all = tab->all;
+	if (tab->all)
+		tab->all->prev_all = f;
+	tab->all = f;
 	tab->nflows++;
 	return f;
 }
 
 static void boot_unlink(struct flowtab *tab, struct flow *f)
 {
-	struct flow **pp = &tab->boot_buckets[tuple_hash(&f->t) & (tab->nbuckets - 1)];
+	struct flow **pp = &tab->boot_buckets[tuple_hash(&f->t) & (tab->nboot_buckets - 1)];
+
+	tab->nboot--;
 
 	for (; *pp; pp = &(*pp)->boot_next) {
 		if (*pp == f) {
@@ -257,20 +310,28 @@ static void flow_remove(struct flowtab *tab, struct flow *f)
 
 	if (f->boot_only)
 		boot_unlink(tab, f);
-	for (; *pp; pp = &(*pp)->next) {
-		if (*pp == f) {
-			*pp = f->next;
-			tab->nflows--;
-			flow_set_proc(f, NULL);
-			free(f);
-			return;
-		}
-	}
+	while (*pp != f)
+		pp = &(*pp)->next;
+	*pp = f->next;
+	if (f->prev_all)
+		f->prev_all->next_all = f->next_all;
+	else
+		tab->all = f->next_all;
+	if (f->next_all)
+		f->next_all->prev_all = f->prev_all;
+	flow_set_proc(f, NULL);
+	tab->nflows--;
+	f->next = tab->free;
+	tab->free = f;
 }
 
 static struct flow *boot_find(const struct flowtab *tab, const struct tuple *t)
 {
-	struct flow *f = tab->boot_buckets[tuple_hash(t) & (tab->nbuckets - 1)];
+	struct flow *f;
+
+	if (!tab->nboot)
+		return NULL; /* the usual case once the bootstrap is absorbed */
+	f = tab->boot_buckets[tuple_hash(t) & (tab->nboot_buckets - 1)];
 
 	for (; f; f = f->boot_next)
 		if (!memcmp(&f->t, t, sizeof(*t)))
@@ -326,9 +387,10 @@ int flowtab_boot(struct flowtab *tab, const struct tuple *raw, uint8_t state, ui
 	f->pid = pid;
 	flow_set_proc(f, pid && comm ? proc_for_comm(tab, comm, strlen(comm)) : proc_unknown(tab));
 	f->last_active = tab->now;
-	b = tuple_hash(&t) & (tab->nbuckets - 1);
+	b = tuple_hash(&t) & (tab->nboot_buckets - 1);
 	f->boot_next = tab->boot_buckets[b];
 	tab->boot_buckets[b] = f;
+	tab->nboot++;
 	return 0;
 }
 
@@ -402,6 +464,17 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 	bool moved = false;
 	struct proc *p;
 
+	/* Most records of a busy table did not move since the last read. */
+	if (f && f->pid && !(k->flags & TCPTOP_FLOW_CLOSED) && k->state == f->state &&
+	    k->bytes[0] == f->k_bytes[0] && k->bytes[1] == f->k_bytes[1] &&
+	    k->calls[0] == f->k_calls[0] && k->calls[1] == f->k_calls[1] &&
+	    k->retrans == f->k_retrans && (!k->srtt_us || k->srtt_us == f->srtt_us) &&
+	    (!(k->flags & TCPTOP_FLOW_SEGS) ||
+	     ((uint32_t)(k->segs[0] - k->segs_base[0]) == f->k_packets[0] &&
+	      (uint32_t)(k->segs[1] - k->segs_base[1]) == f->k_packets[1]))) {
+		f->gen = tab->gen;
+		return false;
+	}
 	if (!f) {
 		f = flow_adopt(tab, cookie, k);
 		if (!f) {
@@ -523,13 +596,11 @@ size_t flowtab_idle(struct flowtab *tab, uint64_t *cookies, size_t max)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < tab->nbuckets && n < max; i++) {
-		for (struct flow *f = tab->buckets[i]; f && n < max; f = f->next) {
-			if (f->boot_only || f->done || f->t.proto != IPPROTO_UDP)
-				continue;
-			if (tab->now - f->last_active >= tab->cfg.idle_timeout)
-				cookies[n++] = f->key;
-		}
+	for (struct flow *f = tab->all; f && n < max; f = f->next_all) {
+		if (f->boot_only || f->done || f->t.proto != IPPROTO_UDP)
+			continue;
+		if (tab->now - f->last_active >= tab->cfg.idle_timeout)
+			cookies[n++] = f->key;
 	}
 	return n;
 }
@@ -540,28 +611,24 @@ void flowtab_end(struct flowtab *tab)
 		for (struct proc *p = tab->pbuckets[i]; p; p = p->next)
 			p->open_conns = 0;
 
-	for (size_t i = 0; i < tab->nbuckets; i++) {
-		for (struct flow *f = tab->buckets[i]; f; f = f->next) {
-			if (f->boot_only) {
-				/* UDP has no close event: a silent one ages out. */
-				if (f->t.proto == IPPROTO_UDP &&
-				    tab->now - tab->start >= tab->cfg.idle_timeout)
-					f->done = true;
-			} else if (f->gen != tab->gen) {
-				f->done = true; /* the kernel record is gone */
-			}
-			if (f->t.proto == IPPROTO_TCP && f->proc && !f->done &&
-			    flows_tcp_open(f->state))
-				f->proc->open_conns++;
+	for (struct flow *f = tab->all; f; f = f->next_all) {
+		if (f->boot_only) {
+			/* UDP has no close event: a silent one ages out. */
+			if (f->t.proto == IPPROTO_UDP &&
+			    tab->now - tab->start >= tab->cfg.idle_timeout)
+				f->done = true;
+		} else if (f->gen != tab->gen) {
+			f->done = true; /* the kernel record is gone */
 		}
+		if (f->t.proto == IPPROTO_TCP && f->proc && !f->done && flows_tcp_open(f->state))
+			f->proc->open_conns++;
 	}
 }
 
 void flowtab_foreach_flow(const struct flowtab *tab, flowtab_flow_cb cb, void *arg)
 {
-	for (size_t i = 0; i < tab->nbuckets; i++)
-		for (struct flow *f = tab->buckets[i]; f; f = f->next)
-			cb(f, arg);
+	for (const struct flow *f = tab->all; f; f = f->next_all)
+		cb(f, arg);
 }
 
 void flowtab_foreach_proc(const struct flowtab *tab, flowtab_proc_cb cb, void *arg)
@@ -598,22 +665,10 @@ size_t flowtab_expire(struct flowtab *tab)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < tab->nbuckets; i++) {
-		struct flow **pp = &tab->buckets[i];
-
-		while (*pp) {
-			struct flow *f = *pp;
-
-			if (!f->done) {
-				pp = &f->next;
-				continue;
-			}
-			*pp = f->next;
-			if (f->boot_only)
-				boot_unlink(tab, f);
-			flow_set_proc(f, NULL);
-			tab->nflows--;
-			free(f);
+	for (struct flow *f = tab->all, *next; f; f = next) {
+		next = f->next_all;
+		if (f->done) {
+			flow_remove(tab, f);
 			n++;
 		}
 	}

@@ -29,29 +29,32 @@ struct flow_counts {
 
 struct proc;
 
+/* Hot fields first: a read touches these for every flow. */
 struct flow {
-	uint64_t key;	/* socket cookie, or a bootstrap-only key */
-	struct tuple t; /* v4-mapped folded to v4 */
-	char name[NAMES_CONN_MAX];
+	uint64_t key;	   /* socket cookie, or a bootstrap-only key */
+	struct flow *next; /* hash chain by key */
 	struct proc *proc;
+	/* The kernel record's values at the last merge, to compute deltas. */
+	uint64_t k_bytes[TCPTOP_NDIR];
+	uint64_t k_calls[TCPTOP_NDIR];
+	uint32_t k_packets[TCPTOP_NDIR];
+	uint32_t k_retrans;
+	uint32_t gen;		  /* read generation that last saw it in the kernel */
+	struct flow_counts total; /* since the plugin started */
+	uint64_t last_active;	  /* time the counters last moved */
 	uint32_t pid;
+	uint32_t srtt_us;
 	uint8_t state;	/* TCP state, 0 for UDP */
 	bool partial;	/* opened before the plugin started */
 	bool boot_only; /* from /proc, no kernel record yet */
 	bool done;	/* final values merged: drop after dispatch */
 	bool opened_counted;
 	bool closed_counted;
-	uint32_t srtt_us;
-	struct flow_counts total; /* since the plugin started */
-	/* The kernel record's values at the last merge, to compute deltas. */
-	uint64_t k_bytes[TCPTOP_NDIR];
-	uint64_t k_calls[TCPTOP_NDIR];
-	uint32_t k_packets[TCPTOP_NDIR];
-	uint32_t k_retrans;
-	uint64_t last_active;	/* time the counters last moved */
-	uint32_t gen;		/* read generation that last saw it in the kernel */
-	struct flow *next;	/* hash chain by key */
+	struct flow *prev_all; /* every flow, for walks that cost O(flows) */
+	struct flow *next_all;
 	struct flow *boot_next; /* hash chain by tuple, bootstrap-only entries */
+	struct tuple t;		/* v4-mapped folded to v4 */
+	char name[NAMES_CONN_MAX];
 };
 
 struct proc {
@@ -104,6 +107,13 @@ void flowtab_begin(struct flowtab *tab, uint64_t now);
  * from the kernel map; the flow is then dropped after the next dispatch.
  */
 bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k);
+
+/*
+ * Hint that records for these cookies are about to be merged: the merge of
+ * a large table is bound by cache misses on the hash buckets and flows,
+ * and fetching a whole batch ahead overlaps them.
+ */
+void flowtab_prefetch(const struct flowtab *tab, const uint64_t *cookies, size_t n);
 
 /*
  * Merge a record taken out of the kernel map (lookup-and-delete of an idle

@@ -248,6 +248,11 @@ uint32_t probes_max_flows(const struct probes *p)
 	return p->max_flows;
 }
 
+struct bpf_object *probes_object(const struct probes *p)
+{
+	return p->skel->obj;
+}
+
 static long read_flows_iter(int fd, probes_flow_cb cb, void *arg)
 {
 	uint64_t key, next;
@@ -266,7 +271,7 @@ static long read_flows_iter(int fd, probes_flow_cb cb, void *arg)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &v))
 			continue;
-		cb(key, &v, arg);
+		cb(&key, &v, 1, arg);
 		n++;
 	}
 	return n;
@@ -295,8 +300,8 @@ long probes_read_flows(struct probes *p, probes_flow_cb cb, void *arg)
 			}
 			return -errno;
 		}
-		for (__u32 i = 0; i < count; i++)
-			cb(p->keys[i], &p->vals[i], arg);
+		if (count)
+			cb(p->keys, p->vals, count, arg);
 		n += count;
 		if (err)
 			return n; /* ENOENT: that was the last batch */

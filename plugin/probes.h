@@ -35,6 +35,7 @@ struct probes_config {
 };
 
 struct probes;
+struct bpf_object;
 
 /*
  * Load and attach. Each hook that can't load or attach is logged in one
@@ -47,7 +48,9 @@ void probes_close(struct probes *p);
 unsigned probes_attached(const struct probes *p);
 const char *probes_mode_name(const struct probes *p);
 
-typedef void (*probes_flow_cb)(uint64_t cookie, const struct tcptop_flow *f, void *arg);
+/* Records arrive in batches (up to a thousand), so callers can prefetch. */
+typedef void (*probes_flow_cb)(const uint64_t *cookies, const struct tcptop_flow *f, size_t n,
+			       void *arg);
 typedef void (*probes_proc_cb)(const struct tcptop_proc_key *k, const struct tcptop_proc_val *v,
 			       void *arg);
 
@@ -76,5 +79,8 @@ int probes_put_flow(struct probes *p, uint64_t cookie, const struct tcptop_flow 
 
 /* Map sizes in force after load. */
 uint32_t probes_max_flows(const struct probes *p);
+
+/* The loaded BPF object, for benchmarks that read program statistics. */
+struct bpf_object *probes_object(const struct probes *p);
 
 #endif
