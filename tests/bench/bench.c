@@ -397,49 +397,68 @@ static void prog_cost(const char *what, int fd)
 	       (double)info.run_time_ns / info.run_cnt, (unsigned long long)info.run_cnt);
 }
 
-static void bench_cost(double seconds)
+/*
+ * Each design alone on the tracepoints, one after the other, with the same
+ * load: two programs attached together disturb each other's statistics.
+ */
+static void bench_cost(double seconds, int rounds)
 {
 	int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-	struct bench *floor;
-	struct bpf_link *l[2];
-	struct attached at;
+	double floor_ns[2][64], tcptop_ns[2][64], ring_ns[2][64];
 
-	printf("\n== 2. kernel cost per event (BPF run-time stats, TCP and UDP load)\n");
+	printf("\n== 2. kernel cost per event (BPF run-time stats), TCP load; %d rounds, "
+	       "each design alone on the hooks\n",
+	       rounds);
 	if (stats_fd < 0) {
 		printf("   bpf_enable_stats failed: %s\n", strerror(errno));
 		return;
 	}
-	/* The floor: empty programs on the same tracepoints. */
-	floor = bench_open(true);
-	if (!floor) {
-		printf("   loading the floor programs failed\n");
-		close(stats_fd);
-		return;
-	}
-	l[0] = bpf_program__attach(floor->progs.floor_send);
-	l[1] = bpf_program__attach(floor->progs.floor_recv);
-	if (!attach(TCPTOP, &at)) {
-		struct bpf_program *prog;
+	for (int r = 0; r < rounds; r++) {
+		struct attached at;
 
-		load(SOCK_STREAM, seconds);
-		load(SOCK_DGRAM, seconds);
-		prog_cost("empty program (send)", bpf_program__fd(floor->progs.floor_send));
-		prog_cost("empty program (recv)", bpf_program__fd(floor->progs.floor_recv));
-		bpf_object__for_each_program(prog, probes_object(at.probes))
-			prog_cost(bpf_program__name(prog), bpf_program__fd(prog));
-		detach(TCPTOP, &at);
+		for (int d = FLOOR; d < NDESIGNS; d++) {
+			double(*out)[64] = d == FLOOR  ? floor_ns :
+					   d == TCPTOP ? tcptop_ns :
+							 ring_ns;
+			int fds[2];
+
+			if (attach(d, &at)) {
+				printf("   attaching %s failed\n", design_name[d]);
+				close(stats_fd);
+				return;
+			}
+			if (d == TCPTOP) {
+				struct bpf_object *obj = probes_object(at.probes);
+
+				fds[0] = bpf_program__fd(
+					bpf_object__find_program_by_name(obj, "tcptop_send"));
+				fds[1] = bpf_program__fd(
+					bpf_object__find_program_by_name(obj, "tcptop_recv"));
+			} else {
+				fds[0] = bpf_program__fd(d == FLOOR ? at.ring->progs.floor_send :
+								      at.ring->progs.ring_send);
+				fds[1] = bpf_program__fd(d == FLOOR ? at.ring->progs.floor_recv :
+								      at.ring->progs.ring_recv);
+			}
+			load(SOCK_STREAM, seconds);
+			for (int i = 0; i < 2; i++) {
+				struct bpf_prog_info info = { 0 };
+				__u32 len = sizeof(info);
+
+				out[i][r] = 0;
+				if (!bpf_obj_get_info_by_fd(fds[i], &info, &len) && info.run_cnt)
+					out[i][r] = (double)info.run_time_ns / info.run_cnt;
+			}
+			detach(d, &at);
+		}
 	}
-	if (!attach(RING, &at)) {
-		load(SOCK_STREAM, seconds);
-		prog_cost("ring_send (reference)", bpf_program__fd(at.ring->progs.ring_send));
-		prog_cost("ring_recv (reference)", bpf_program__fd(at.ring->progs.ring_recv));
-		printf("   reference ring buffer: %llu records consumed, %llu dropped (ring full)\n",
-		       at.ring_events, (unsigned long long)at.ring->bss->ring_dropped);
-		detach(RING, &at);
-	}
-	bpf_link__destroy(l[0]);
-	bpf_link__destroy(l[1]);
-	bench__destroy(floor);
+	printf("   median ns per run         send     recv\n");
+	printf("   empty programs (floor) %7.1f  %7.1f\n", median(floor_ns[0], rounds),
+	       median(floor_ns[1], rounds));
+	printf("   tcptop                 %7.1f  %7.1f\n", median(tcptop_ns[0], rounds),
+	       median(tcptop_ns[1], rounds));
+	printf("   ring buffer reference  %7.1f  %7.1f\n", median(ring_ns[0], rounds),
+	       median(ring_ns[1], rounds));
 	close(stats_fd);
 }
 
@@ -594,7 +613,7 @@ int main(void)
 	if (!only || strchr(only, '1'))
 		bench_overhead(pairs, seconds);
 	if (!only || strchr(only, '2'))
-		bench_cost(seconds);
+		bench_cost(seconds, pairs);
 	if (!only || strchr(only, '3'))
 		bench_read();
 	if (!only || strchr(only, '4'))
