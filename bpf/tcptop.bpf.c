@@ -119,6 +119,18 @@ static __always_inline struct tcptop_flow *flow_create(const struct sock *sk, __
 	return bpf_map_lookup_elem(&flows, &cookie);
 }
 
+/* The socket's record, created if this is the first time it is seen. */
+static __always_inline struct tcptop_flow *flow_get(const struct sock *sk, __u16 family,
+						    __u16 proto, bool process_ctx)
+{
+	__u64 cookie = bpf_get_socket_cookie((void *)sk);
+	struct tcptop_flow *f = bpf_map_lookup_elem(&flows, &cookie);
+
+	if (f)
+		return f;
+	return flow_create(sk, cookie, family, proto, process_ctx, false);
+}
+
 /* The flows map is full: keep the process totals exact anyway. */
 static __always_inline void proc_overflow(__u16 proto, int dir, __u64 bytes, __u64 retrans)
 {
@@ -151,8 +163,8 @@ static __always_inline int account(const struct sock *sk, int ret, int dir)
 {
 	__u16 family = sk->__sk_common.skc_family;
 	struct tcptop_flow *f;
-	__u64 cookie, calls;
 	__u16 proto;
+	__u64 calls;
 
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
@@ -160,14 +172,10 @@ static __always_inline int account(const struct sock *sk, int ret, int dir)
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return 0;
 
-	cookie = bpf_get_socket_cookie((void *)sk);
-	f = bpf_map_lookup_elem(&flows, &cookie);
+	f = flow_get(sk, family, proto, true);
 	if (!f) {
-		f = flow_create(sk, cookie, family, proto, true, false);
-		if (!f) {
-			proc_overflow(proto, dir, ret, 0);
-			return 0;
-		}
+		proc_overflow(proto, dir, ret, 0);
+		return 0;
 	}
 	__sync_fetch_and_add(&f->bytes[dir], ret);
 	calls = __sync_fetch_and_add(&f->calls[dir], 1);
@@ -285,18 +293,14 @@ int BPF_PROG(tcptop_retransmit, const struct sock *sk, const struct sk_buff *skb
 {
 	__u16 family = sk->__sk_common.skc_family;
 	struct tcptop_flow *f;
-	__u64 cookie;
 
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	cookie = bpf_get_socket_cookie((void *)sk);
-	f = bpf_map_lookup_elem(&flows, &cookie);
+	/* Retransmits run from timers and softirq: no owner to take here. */
+	f = flow_get(sk, family, IPPROTO_TCP, false);
 	if (!f) {
-		f = flow_create(sk, cookie, family, IPPROTO_TCP, false, false);
-		if (!f) {
-			proc_overflow(IPPROTO_TCP, -1, 0, 1);
-			return 0;
-		}
+		proc_overflow(IPPROTO_TCP, -1, 0, 1);
+		return 0;
 	}
 	__sync_fetch_and_add(&f->retrans, 1);
 	return 0;

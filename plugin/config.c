@@ -37,21 +37,23 @@ static int get_bool(const oconfig_item_t *ci, bool *out)
 	return 0;
 }
 
-static int get_number(const oconfig_item_t *ci, double min, double max, bool integer, double *out)
+/* Every numeric option is a whole count or a whole number of seconds. */
+static int get_u32(const oconfig_item_t *ci, double min, double max, uint32_t *out)
 {
 	double v;
 
-	if (one_value(ci, OCONFIG_TYPE_NUMBER, integer ? "integer" : "numeric"))
+	if (one_value(ci, OCONFIG_TYPE_NUMBER, "integer"))
 		return 1;
 	v = ci->values[0].value.number;
-	if (!isfinite(v) || v < min || v > max || (integer && v != floor(v))) {
+	if (!isfinite(v) || v < min || v > max || v != floor(v)) {
 		tcptop_log(
 			LOG_ERR,
-			"tcptop plugin: option \"%s\" is %.15g; it must be %s from %.15g to %.15g",
-			ci->key, v, integer ? "an integer" : "a number", min, max);
+			"tcptop plugin: option \"%s\" is %.15g; it must be an integer from %.15g "
+			"to %.15g",
+			ci->key, v, min, max);
 		return 1;
 	}
-	*out = v;
+	*out = (uint32_t)v;
 	return 0;
 }
 
@@ -82,7 +84,6 @@ int config_parse(struct tcptop_config *c, const oconfig_item_t *ci)
 
 	for (int i = 0; i < ci->children_num; i++) {
 		const oconfig_item_t *o = &ci->children[i];
-		double v;
 
 		if (o->children_num) {
 			tcptop_log(LOG_ERR, "tcptop plugin: option \"%s\" takes no block", o->key);
@@ -95,25 +96,13 @@ int config_parse(struct tcptop_config *c, const oconfig_item_t *ci)
 			errors += get_bool(o, &c->bootstrap);
 		} else if (!strcasecmp(o->key, "MaxFlows")) {
 			/* The kernel map is preallocated: bound its memory. */
-			if (get_number(o, 64, 4194304, true, &v))
-				errors++;
-			else
-				c->max_flows = v;
+			errors += get_u32(o, 64, 4194304, &c->max_flows);
 		} else if (!strcasecmp(o->key, "MaxProcesses")) {
-			if (get_number(o, 16, 1048576, true, &v))
-				errors++;
-			else
-				c->max_processes = v;
+			errors += get_u32(o, 16, 1048576, &c->max_processes);
 		} else if (!strcasecmp(o->key, "IdleTimeout")) {
-			if (get_number(o, 1, 86400, true, &v))
-				errors++;
-			else
-				c->idle_timeout = v;
+			errors += get_u32(o, 1, 86400, &c->idle_timeout);
 		} else if (!strcasecmp(o->key, "ProcessTimeout")) {
-			if (get_number(o, 1, 31536000, true, &v))
-				errors++;
-			else
-				c->process_timeout = v;
+			errors += get_u32(o, 1, 31536000, &c->process_timeout);
 		} else if (!strcasecmp(o->key, "AttachMode")) {
 			errors += get_mode(o, &c->mode);
 		} else {
