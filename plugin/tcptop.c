@@ -73,6 +73,8 @@ static int tcptop_shutdown(void)
 	return 0;
 }
 
+static int tcptop_read(void);
+
 static int tcptop_init(void)
 {
 	struct probes_config pc;
@@ -131,7 +133,13 @@ static int tcptop_init(void)
 	     probes_attached(tcptop_probes) & PROBES_HOOK_STATE ? "yes" : "no",
 	     probes_attached(tcptop_probes) & PROBES_HOOK_RETRANSMIT ? "yes" : "no",
 	     booted > 0 ? booted : 0);
-	return 0;
+	/*
+	 * collectd schedules a read callback from the moment it is registered;
+	 * registered here, the first read comes one interval after a slow
+	 * init instead of right behind another (rrdtool drops samples less
+	 * than a second apart).
+	 */
+	return plugin_register_read("tcptop", tcptop_read);
 }
 
 static void submit(cdtime_t t, const char *pi, const char *type, const char *ti, value_t *values,
@@ -260,6 +268,5 @@ void module_register(void)
 	config_defaults(&tcptop_conf);
 	plugin_register_complex_config("tcptop", tcptop_config);
 	plugin_register_init("tcptop", tcptop_init);
-	plugin_register_read("tcptop", tcptop_read);
 	plugin_register_shutdown("tcptop", tcptop_shutdown);
 }
