@@ -17,30 +17,11 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
+
 #include "procfs.h"
 
 #define FIXTURE_UID 65534
-
-static const char *fixtures(void)
-{
-	const char *dir = getenv("TCPTOP_FIXTURES");
-
-	if (dir && *dir)
-		return dir;
-#ifdef FIXTURES_DIR
-	return FIXTURES_DIR;
-#else
-	fail_msg("set TCPTOP_FIXTURES to the tests/fixtures directory");
-	return NULL;
-#endif
-}
-
-static void fixture_path(char *buf, size_t len, const char *rel)
-{
-	int n = snprintf(buf, len, "%s/%s", fixtures(), rel);
-
-	assert_true(n > 0 && (size_t)n < len);
-}
 
 static void assert_addr(int family, const uint8_t got[16], const char *want)
 {

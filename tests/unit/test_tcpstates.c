@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 
+#include "fixtures.h"
+
 #include "tcpstates.h"
 
 /* Kernel TCP states, include/net/tcp_states.h */
@@ -33,27 +35,6 @@ enum {
 	LISTEN,
 	CLOSING,
 };
-
-static const char *fixtures(void)
-{
-	const char *dir = getenv("TCPTOP_FIXTURES");
-
-	if (dir && *dir)
-		return dir;
-#ifdef FIXTURES_DIR
-	return FIXTURES_DIR;
-#else
-	fail_msg("set TCPTOP_FIXTURES to the tests/fixtures directory");
-	return NULL;
-#endif
-}
-
-static void fixture_path(char *buf, size_t len, const char *rel)
-{
-	int n = snprintf(buf, len, "%s/%s", fixtures(), rel);
-
-	assert_true(n > 0 && (size_t)n < len);
-}
 
 static void assert_counts(const uint64_t got[TCPSTATES_N], const uint64_t want[TCPSTATES_N])
 {
