@@ -33,9 +33,10 @@ struct flowtab {
 	struct chunk *chunks;
 	struct flow **buckets;
 	struct flow **boot_buckets;
-	size_t nbuckets;      /* power of two */
-	size_t nboot_buckets; /* power of two */
-	size_t nboot;	      /* bootstrap-only entries left */
+	struct flow **series_buckets; /* leads by (proc, name), nbuckets of them */
+	size_t nbuckets;	      /* power of two */
+	size_t nboot_buckets;	      /* power of two */
+	size_t nboot;		      /* bootstrap-only entries left */
 	struct proc **pbuckets;
 	size_t npbuckets;
 	struct ovf *ovf; /* one per kernel overflow key: few, a list is enough */
@@ -114,8 +115,9 @@ struct flowtab *flowtab_new(const struct flowtab_config *cfg)
 	tab->npbuckets = pow2_at_least(cfg->max_procs * 2);
 	tab->buckets = calloc(tab->nbuckets, sizeof(*tab->buckets));
 	tab->boot_buckets = calloc(tab->nboot_buckets, sizeof(*tab->boot_buckets));
+	tab->series_buckets = calloc(tab->nbuckets, sizeof(*tab->series_buckets));
 	tab->pbuckets = calloc(tab->npbuckets, sizeof(*tab->pbuckets));
-	if (!tab->buckets || !tab->boot_buckets || !tab->pbuckets) {
+	if (!tab->buckets || !tab->boot_buckets || !tab->series_buckets || !tab->pbuckets) {
 		flowtab_free(tab);
 		return NULL;
 	}
@@ -142,6 +144,7 @@ void flowtab_free(struct flowtab *tab)
 	}
 	free(tab->buckets);
 	free(tab->boot_buckets);
+	free(tab->series_buckets);
 	free(tab->pbuckets);
 	free(tab);
 }
@@ -231,6 +234,68 @@ void flowtab_prefetch(const struct flowtab *tab, const uint64_t *cookies, size_t
 	}
 }
 
+static struct flow **series_bucket(const struct flowtab *tab, const struct proc *p,
+				   const char *name)
+{
+	uint64_t h = hash_bytes(name, strlen(name)) ^ mix64((uint64_t)(uintptr_t)p);
+
+	return &tab->series_buckets[h & (tab->nbuckets - 1)];
+}
+
+/* Join the series of (f->proc, f->name): as a twin of its lead, or as the lead. */
+static void series_join(struct flowtab *tab, struct flow *f)
+{
+	struct flow **b, *lead;
+
+	if (f->in_series || !f->proc || !f->name[0])
+		return;
+	b = series_bucket(tab, f->proc, f->name);
+	for (lead = *b; lead; lead = lead->series_next)
+		if (lead->proc == f->proc && !strcmp(lead->name, f->name))
+			break;
+	f->in_series = true;
+	if (lead) {
+		f->lead = lead;
+		f->twin_next = lead->twins;
+		lead->twins = f;
+		return;
+	}
+	memset(&f->series, 0, sizeof(f->series));
+	f->series_next = *b;
+	*b = f;
+}
+
+/* Leave the series; a lead hands it, totals and all, to one of its twins. */
+static void series_leave(struct flowtab *tab, struct flow *f)
+{
+	struct flow **pp, *heir;
+
+	if (!f->in_series)
+		return;
+	f->in_series = false;
+	if (f->lead) {
+		for (pp = &f->lead->twins; *pp != f; pp = &(*pp)->twin_next)
+			;
+		*pp = f->twin_next;
+		f->lead = NULL;
+		return;
+	}
+	for (pp = series_bucket(tab, f->proc, f->name); *pp != f; pp = &(*pp)->series_next)
+		;
+	*pp = f->series_next;
+	heir = f->twins;
+	f->twins = NULL;
+	if (!heir)
+		return;
+	heir->lead = NULL;
+	heir->series = f->series;
+	heir->twins = heir->twin_next;
+	for (struct flow *t = heir->twins; t; t = t->twin_next)
+		t->lead = heir;
+	heir->series_next = *pp;
+	*pp = heir;
+}
+
 static struct flow *flow_find(const struct flowtab *tab, uint64_t key)
 {
 	for (struct flow *f = tab->buckets[mix64(key) & (tab->nbuckets - 1)]; f; f = f->next)
@@ -308,6 +373,7 @@ static void flow_remove(struct flowtab *tab, struct flow *f)
 {
 	struct flow **pp = &tab->buckets[mix64(f->key) & (tab->nbuckets - 1)];
 
+	series_leave(tab, f);
 	if (f->boot_only)
 		boot_unlink(tab, f);
 	while (*pp != f)
@@ -386,6 +452,8 @@ int flowtab_boot(struct flowtab *tab, const struct tuple *raw, uint8_t state, ui
 	f->state = t.proto == IPPROTO_TCP ? state : 0;
 	f->pid = pid;
 	flow_set_proc(f, pid && comm ? proc_for_comm(tab, comm, strlen(comm)) : proc_unknown(tab));
+	f->listener = t.proto == IPPROTO_TCP && state == 10 /* LISTEN */;
+	series_join(tab, f);
 	f->last_active = tab->now;
 	b = tuple_hash(&t) & (tab->nboot_buckets - 1);
 	f->boot_next = tab->boot_buckets[b];
@@ -495,14 +563,19 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 		struct tuple t;
 
 		tuple_from_kernel(&t, k);
+		series_leave(tab, f);
 		flow_set_tuple(f, &t);
 	}
 	if (!f->pid && k->tgid) {
 		f->pid = k->tgid;
+		series_leave(tab, f);
 		flow_set_proc(f, proc_for_comm(tab, k->comm, sizeof(k->comm)));
 	}
 	if (!f->proc)
 		flow_set_proc(f, proc_unknown(tab));
+	f->listener = k->proto == IPPROTO_TCP &&
+		      ((k->flags & TCPTOP_FLOW_LISTENER) || k->state == 10 /* LISTEN */);
+	series_join(tab, f);
 	p = f->proc;
 	f->state = k->proto == IPPROTO_TCP ? k->state : 0;
 	if (k->srtt_us)
@@ -533,6 +606,8 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 	f->k_retrans = k->retrans;
 
 	counts_add(&f->total, db, dp);
+	if (f->in_series)
+		counts_add(f->lead ? &f->lead->series : &f->series, db, dp);
 	if (p) {
 		counts_add(k->proto == IPPROTO_TCP ? &p->tcp : &p->udp, db, dp);
 		p->retrans += dr;

@@ -50,7 +50,20 @@ struct flow {
 	bool done;	/* final values merged: drop after dispatch */
 	bool opened_counted;
 	bool closed_counted;
-	struct flow *prev_all; /* every flow, for walks that cost O(flows) */
+	bool listener; /* a listening socket: no connection series */
+	/*
+	 * Sockets that share a process name and a connection name (SO_REUSEPORT
+	 * twins, a 4-tuple reused) share one series, carried by a lead flow:
+	 * collectd must never get the same identifier twice in one read, and
+	 * the series must never go back when one of the sockets goes.
+	 */
+	struct flow *lead;  /* the series' lead; NULL when this flow leads */
+	struct flow *twins; /* lead only: the other flows of the series */
+	struct flow *twin_next;
+	struct flow *series_next; /* hash chain of leads by (proc, name) */
+	bool in_series;
+	struct flow_counts series; /* lead only: the series since the plugin started */
+	struct flow *prev_all;	   /* every flow, for walks that cost O(flows) */
 	struct flow *next_all;
 	struct flow *boot_next; /* hash chain by tuple, bootstrap-only entries */
 	struct tuple t;		/* v4-mapped folded to v4 */

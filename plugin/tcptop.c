@@ -203,15 +203,19 @@ static void dispatch_proc(const struct proc *p, void *arg)
 static void dispatch_flow(const struct flow *f, void *arg)
 {
 	cdtime_t t = *(cdtime_t *)arg;
-	const char *pi = f->proc ? f->proc->name : NAMES_UNKNOWN;
 
-	/* A listening socket carries no traffic of its own: no series. */
-	if (!f->name[0] || (f->t.proto == IPPROTO_TCP && f->state == 10 /* LISTEN */))
+	/*
+	 * One value list per series, sent by its lead: twins (SO_REUSEPORT
+	 * sockets, a reused 4-tuple) are summed into it. A listening socket
+	 * carries no traffic of its own and gets no series.
+	 */
+	if (!f->in_series || f->lead || f->listener)
 		return;
-	submit_rxtx(t, pi, "if_octets", f->name, f->total.bytes);
-	submit_rxtx(t, pi, "if_packets", f->name, f->total.packets);
+	submit_rxtx(t, f->proc->name, "if_octets", f->name, f->series.bytes);
+	submit_rxtx(t, f->proc->name, "if_packets", f->name, f->series.packets);
 	if (f->t.proto == IPPROTO_TCP && f->srtt_us)
-		submit_one(t, pi, "latency", f->name, (value_t){ .gauge = f->srtt_us / 1e6 });
+		submit_one(t, f->proc->name, "latency", f->name,
+			   (value_t){ .gauge = f->srtt_us / 1e6 });
 }
 
 static void dispatch_global(cdtime_t t, const uint64_t stats[TCPTOP_NSTATS])

@@ -539,6 +539,61 @@ static void test_process_kept_within_timeout(void **state)
 	flowtab_free(tab);
 }
 
+static void test_twins_share_a_series_that_never_goes_back(void **state)
+{
+	struct flowtab *tab = mktab(16, 16);
+	struct tcptop_flow a = krec(IPPROTO_UDP, 53, 0, 9, "unbound");
+	struct tcptop_flow b = krec(IPPROTO_UDP, 53, 0, 10, "unbound");
+	struct tcptop_flow c = krec(IPPROTO_UDP, 53, 0, 11, "unbound");
+	const struct flow *lead;
+
+	(void)state;
+	a.bytes[TCPTOP_RX] = 100;
+	b.bytes[TCPTOP_RX] = 20;
+	c.bytes[TCPTOP_RX] = 3;
+	flowtab_begin(tab, 1);
+	flowtab_merge(tab, 1, &a);
+	flowtab_merge(tab, 2, &b);
+	flowtab_merge(tab, 3, &c);
+	flowtab_end(tab);
+	lead = get_flow(tab, 1);
+	assert_null(lead->lead);
+	assert_ptr_equal(get_flow(tab, 2)->lead, lead);
+	assert_ptr_equal(get_flow(tab, 3)->lead, lead);
+	assert_int_equal(lead->series.bytes[TCPTOP_RX], 123);
+	assert_int_equal(lead->total.bytes[TCPTOP_RX], 100); /* its own socket */
+
+	/* The lead's socket goes: its series passes on, whole, to a twin. */
+	b.bytes[TCPTOP_RX] = 25;
+	flowtab_begin(tab, 2);
+	flowtab_merge(tab, 2, &b);
+	flowtab_merge(tab, 3, &c);
+	flowtab_end(tab);
+	assert_true(get_flow(tab, 1)->done);
+	assert_int_equal(get_flow(tab, 1)->series.bytes[TCPTOP_RX], 128);
+	flowtab_expire(tab);
+	lead = get_flow(tab, 2)->lead ? get_flow(tab, 2)->lead : get_flow(tab, 2);
+	assert_null(lead->lead);
+	assert_int_equal(lead->series.bytes[TCPTOP_RX], 128);
+	assert_ptr_equal(get_flow(tab, 2)->lead ? get_flow(tab, 2)->lead : get_flow(tab, 3)->lead,
+			 lead);
+	flowtab_free(tab);
+}
+
+static void test_listener_flag(void **state)
+{
+	struct flowtab *tab = mktab(16, 16);
+	struct tcptop_flow l = krec(IPPROTO_TCP, 80, 0, 9, "httpd");
+
+	(void)state;
+	l.state = 7;
+	l.flags = TCPTOP_FLOW_LISTENER | TCPTOP_FLOW_CLOSED;
+	flowtab_begin(tab, 1);
+	flowtab_merge(tab, 1, &l);
+	assert_true(get_flow(tab, 1)->listener);
+	flowtab_free(tab);
+}
+
 static void test_tcp_open_states(void **state)
 {
 	(void)state;
@@ -570,6 +625,8 @@ int main(void)
 		cmocka_unit_test(test_retransmits_per_process),
 		cmocka_unit_test(test_process_expires_without_flows),
 		cmocka_unit_test(test_process_kept_within_timeout),
+		cmocka_unit_test(test_twins_share_a_series_that_never_goes_back),
+		cmocka_unit_test(test_listener_flag),
 		cmocka_unit_test(test_tcp_open_states),
 	};
 
