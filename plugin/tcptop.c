@@ -220,13 +220,22 @@ static void dispatch_flow(const struct flow *f, void *arg)
 
 static void dispatch_global(cdtime_t t, const uint64_t stats[TCPTOP_NSTATS])
 {
+	static bool warned_states;
 	uint64_t states[TCPSTATES_N];
 	struct flowtab_stats st;
+	int err = tcpstates_count(states);
 
-	if (!tcpstates_count(states)) {
+	if (!err) {
 		for (int s = 1; s < TCPSTATES_N; s++)
 			submit_one(t, NULL, "tcp_connections", names_tcp_state(s),
 				   (value_t){ .gauge = states[s] });
+		warned_states = false;
+	} else if (!warned_states) {
+		/* Once per outage, not once per interval. */
+		WARNING("tcptop plugin: counting TCP states failed (sock_diag and /proc/net/tcp): "
+			"%s; tcp_connections-* are not sent until it works again",
+			STRERROR(-err));
+		warned_states = true;
 	}
 	flowtab_stats(tcptop_tab, &st);
 	submit_one(t, NULL, "derive", "updates_dropped",

@@ -833,6 +833,14 @@ static void test_tcpstates_fails(void **state)
 	expect_exactly(ws.w, ws.n);
 	for (size_t i = 0; i < fake_collectd_nvl(); i++)
 		assert_string_not_equal(fake_collectd_vl(i)->type, "tcp_connections");
+	if (!log_find(LOG_WARNING, "counting TCP states failed"))
+		fail_msg("no WARNING says the TCP states could not be counted");
+	assert_non_null(
+		strstr(log_find(LOG_WARNING, "counting TCP states failed"), "Permission denied"));
+
+	/* Still failing: not one more line per interval. */
+	read_ok();
+	assert_int_equal(log_count(LOG_WARNING), 1);
 
 	/* Back the next read: all eleven. */
 	fake_tcpstates_set(state_counts);
