@@ -35,11 +35,12 @@ enum bpf_map_type {
 #define BPF_ANY	    0
 #define BPF_NOEXIST 1
 
-#define AF_INET	    2
-#define AF_INET6    10
-#define IPPROTO_TCP 6
-#define IPPROTO_UDP 17
-#define MSG_PEEK    2
+#define AF_INET	     2
+#define AF_INET6     10
+#define IPPROTO_TCP  6
+#define IPPROTO_UDP  17
+#define MSG_PEEK     2
+#define MSG_ERRQUEUE 0x2000
 
 enum {
 	TCP_ESTABLISHED = 1,

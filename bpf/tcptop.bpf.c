@@ -82,10 +82,15 @@ static __always_inline void read_tcp(struct tcptop_flow *f, const struct sock *s
 	}
 }
 
+/*
+ * The record is live: user space may read it at any moment. The name goes
+ * first, so a reader that sees the owner's tgid also sees its whole comm
+ * (stores are not reordered on x86; user space also waits for a comm).
+ */
 static __always_inline void set_owner(struct tcptop_flow *f)
 {
-	f->tgid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(f->comm, sizeof(f->comm));
+	f->tgid = bpf_get_current_pid_tgid() >> 32;
 }
 
 /*
@@ -132,12 +137,14 @@ static __always_inline struct tcptop_flow *flow_get(const struct sock *sk, __u16
 }
 
 /* The flows map is full: keep the process totals exact anyway. */
-static __always_inline void proc_overflow(__u16 proto, int dir, __u64 bytes, __u64 retrans)
+static __always_inline void proc_overflow(__u16 proto, int dir, __u64 bytes, __u64 retrans,
+					  bool full)
 {
 	struct tcptop_proc_key key = { .proto = proto };
 	struct tcptop_proc_val zero = {}, *v;
 
-	stat_add(TCPTOP_STAT_FLOW_FULL, 1);
+	if (full)
+		stat_add(TCPTOP_STAT_FLOW_FULL, 1);
 	if (dir >= 0)
 		bpf_get_current_comm(key.comm, sizeof(key.comm));
 	v = bpf_map_lookup_elem(&procs, &key);
@@ -172,10 +179,26 @@ static __always_inline int account(const struct sock *sk, int ret, int dir)
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return 0;
 
-	f = flow_get(sk, family, proto, true);
-	if (!f) {
-		proc_overflow(proto, dir, ret, 0);
-		return 0;
+	/*
+	 * Data read after the close (a reset, or a FIN that completed the
+	 * close while data was queued) finds the record merged and deleted.
+	 * A new record would never see another state change and never end:
+	 * count it for the process instead.
+	 */
+	if (proto == IPPROTO_TCP && sk->__sk_common.skc_state == TCP_CLOSE) {
+		__u64 cookie = bpf_get_socket_cookie((void *)sk);
+
+		f = bpf_map_lookup_elem(&flows, &cookie);
+		if (!f) {
+			proc_overflow(proto, dir, ret, 0, false);
+			return 0;
+		}
+	} else {
+		f = flow_get(sk, family, proto, true);
+		if (!f) {
+			proc_overflow(proto, dir, ret, 0, true);
+			return 0;
+		}
 	}
 	__sync_fetch_and_add(&f->bytes[dir], ret);
 	calls = __sync_fetch_and_add(&f->calls[dir], 1);
@@ -187,9 +210,15 @@ static __always_inline int account(const struct sock *sk, int ret, int dir)
 	 */
 	if (proto == IPPROTO_TCP && !(calls & TCP_READ_EVERY_MASK))
 		read_tcp(f, sk);
-	/* Created in softirq (passive open, retransmit): adopt the owner now. */
-	if (!f->tgid)
+	/*
+	 * Created in softirq (retransmit), or owned by the listener's process
+	 * until now (a pre-forked worker or a socket-activated service may be
+	 * the one that accepted): the caller is the owner.
+	 */
+	if (!f->tgid || (f->flags & TCPTOP_FLOW_OWNER_GUESS)) {
 		set_owner(f);
+		f->flags &= ~TCPTOP_FLOW_OWNER_GUESS;
+	}
 	return 0;
 }
 
@@ -204,8 +233,12 @@ int BPF_PROG(tcptop_send, struct sock *sk, int ret, int flags)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tcptop_recv, struct sock *sk, int ret, int flags)
 {
-	/* A peeked message will be read again: count it then. */
-	if (ret <= 0 || (flags & MSG_PEEK))
+	/*
+	 * A peeked message will be read again: count it then. The error
+	 * queue holds looped-back copies of sent packets (timestamps), not
+	 * received data.
+	 */
+	if (ret <= 0 || (flags & (MSG_PEEK | MSG_ERRQUEUE)))
 		return 0;
 	return account(sk, ret, TCPTOP_RX);
 }
@@ -257,8 +290,9 @@ int BPF_PROG(tcptop_state, const struct sock *sk, const int oldstate, const int 
 			struct tcptop_owner *o = bpf_map_lookup_elem(&listeners, &lk);
 
 			if (o) {
-				f->tgid = o->tgid;
 				__builtin_memcpy(f->comm, o->comm, sizeof(f->comm));
+				f->tgid = o->tgid;
+				f->flags |= TCPTOP_FLOW_OWNER_GUESS;
 			}
 		}
 	} else if (!f->lport || oldstate == TCP_SYN_SENT) {
@@ -299,7 +333,7 @@ int BPF_PROG(tcptop_retransmit, const struct sock *sk, const struct sk_buff *skb
 	/* Retransmits run from timers and softirq: no owner to take here. */
 	f = flow_get(sk, family, IPPROTO_TCP, false);
 	if (!f) {
-		proc_overflow(IPPROTO_TCP, -1, 0, 1);
+		proc_overflow(IPPROTO_TCP, -1, 0, 1, true);
 		return 0;
 	}
 	__sync_fetch_and_add(&f->retrans, 1);

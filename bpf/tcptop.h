@@ -15,10 +15,11 @@ enum tcptop_dir {
 };
 
 /* tcptop_flow.flags */
-#define TCPTOP_FLOW_OPENED   0x01 /* saw the open (SYN_SENT, or SYN_RECV->ESTABLISHED) */
-#define TCPTOP_FLOW_CLOSED   0x02 /* saw TCP_CLOSE: no more updates will come */
-#define TCPTOP_FLOW_SEGS     0x04 /* segs[] hold the socket's data segment counters */
-#define TCPTOP_FLOW_LISTENER 0x08 /* a listening socket: not a connection */
+#define TCPTOP_FLOW_OPENED	0x01 /* saw the open (SYN_SENT, or SYN_RECV->ESTABLISHED) */
+#define TCPTOP_FLOW_CLOSED	0x02 /* saw TCP_CLOSE: no more updates will come */
+#define TCPTOP_FLOW_SEGS	0x04 /* segs[] hold the socket's data segment counters */
+#define TCPTOP_FLOW_LISTENER	0x08 /* a listening socket: not a connection */
+#define TCPTOP_FLOW_OWNER_GUESS 0x10 /* owner inherited from the listener, not yet seen */
 
 /*
  * One socket, keyed in the kernel by its socket cookie (never reused while

@@ -489,21 +489,29 @@ static struct flow *flow_adopt(struct flowtab *tab, uint64_t cookie, const struc
 	struct tuple t;
 	struct flow *f, *boot;
 
+	struct proc *boot_proc = NULL;
+	uint32_t boot_pid = 0;
+
 	tuple_from_kernel(&t, k);
+	/*
+	 * A socket listed at bootstrap: the kernel record now speaks for it.
+	 * Its entry goes first, so a full table has room for the record.
+	 */
+	boot = boot_find(tab, &t);
+	if (boot) {
+		boot_pid = boot->pid;
+		boot_proc = boot->proc; /* stays alive: procs expire only in flowtab_expire */
+		flow_remove(tab, boot);
+	}
 	f = flow_insert(tab, cookie);
 	if (!f)
 		return NULL;
 	flow_set_tuple(f, &t);
 	f->partial = !(k->flags & TCPTOP_FLOW_OPENED);
 	f->last_active = tab->now;
-	/* A socket listed at bootstrap: the kernel record now speaks for it. */
-	boot = boot_find(tab, &t);
-	if (boot) {
-		if (!k->tgid) {
-			f->pid = boot->pid;
-			flow_set_proc(f, boot->proc);
-		}
-		flow_remove(tab, boot);
+	if (boot && !k->tgid) {
+		f->pid = boot_pid;
+		flow_set_proc(f, boot_proc);
 	}
 	return f;
 }
@@ -512,7 +520,8 @@ static void flow_count_lifecycle(struct proc *p, struct flow *f, const struct tc
 				 uint64_t now)
 {
 	/* Counted once the owner is known, so opened and closed land together. */
-	if (!f->opened_counted && (k->flags & TCPTOP_FLOW_OPENED) && (f->pid || f->done)) {
+	if (!f->opened_counted && (k->flags & TCPTOP_FLOW_OPENED) &&
+	    ((f->pid && !(k->flags & TCPTOP_FLOW_OWNER_GUESS)) || f->done)) {
 		f->opened_counted = true;
 		p->opened++;
 		p->last_active = now;
@@ -566,7 +575,12 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 		series_leave(tab, f);
 		flow_set_tuple(f, &t);
 	}
-	if (!f->pid && k->tgid) {
+	/*
+	 * The owner the kernel saw. It changes once at most: from a listener's
+	 * process (a guess) to the process that really reads and writes. A
+	 * tgid without its comm yet is a record caught mid-update: wait.
+	 */
+	if (k->tgid && k->comm[0] && k->tgid != f->pid) {
 		f->pid = k->tgid;
 		series_leave(tab, f);
 		flow_set_proc(f, proc_for_comm(tab, k->comm, sizeof(k->comm)));
@@ -618,7 +632,8 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 			p->last_active = tab->now;
 	}
 	f->gen = tab->gen;
-	if (k->flags & TCPTOP_FLOW_CLOSED)
+	/* CLOSE without the flag: the state hook is missing or the record is stale. */
+	if ((k->flags & TCPTOP_FLOW_CLOSED) || (k->proto == IPPROTO_TCP && k->state == 7))
 		f->done = true;
 	if (p)
 		flow_count_lifecycle(p, f, k, tab->now);
@@ -672,7 +687,7 @@ size_t flowtab_idle(struct flowtab *tab, uint64_t *cookies, size_t max)
 	size_t n = 0;
 
 	for (struct flow *f = tab->all; f && n < max; f = f->next_all) {
-		if (f->boot_only || f->done || f->t.proto != IPPROTO_UDP)
+		if (f->boot_only || f->done || (f->t.proto != IPPROTO_UDP && !tab->cfg.tcp_idle))
 			continue;
 		if (tab->now - f->last_active >= tab->cfg.idle_timeout)
 			cookies[n++] = f->key;

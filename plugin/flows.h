@@ -88,6 +88,7 @@ struct flowtab_config {
 	size_t max_procs;
 	uint64_t idle_timeout; /* same unit as the `now` passed to flowtab_begin() */
 	uint64_t proc_timeout; /* a process without flows is forgotten after this */
+	bool tcp_idle;	       /* age out idle TCP flows too: no state hook, so no closes */
 };
 
 struct flowtab_stats {

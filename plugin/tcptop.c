@@ -108,6 +108,8 @@ static int tcptop_init(void)
 		.max_procs = tcptop_conf.max_processes,
 		.idle_timeout = tcptop_conf.idle_timeout,
 		.proc_timeout = tcptop_conf.process_timeout,
+		/* Without the state hook no close is ever seen: age TCP out too. */
+		.tcp_idle = !(probes_attached(tcptop_probes) & PROBES_HOOK_STATE),
 	};
 	tcptop_tab = flowtab_new(&fc);
 	tcptop_collect = tcptop_tab ? collect_new(tcptop_probes, tcptop_tab) : NULL;

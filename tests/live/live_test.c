@@ -10,7 +10,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <linux/net_tstamp.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -653,6 +655,148 @@ static void test_hostile_comm(void)
 		CHECK_U64(p->udp.bytes[TCPTOP_TX], 42, "hostile comm process tx");
 }
 
+/*
+ * A pre-forked worker accepts on its master's listener: the connection is
+ * the worker's, though its first owner came from the listener.
+ */
+static void test_worker_accepts(void)
+{
+	uint16_t sport, cport;
+	int lfd = (set_comm("lt_master"), listener(AF_INET, &sport));
+	int pfd[2], cfd;
+	const struct flow *f;
+	const struct proc *pm, *pw;
+	char buf[1];
+	pid_t pid;
+
+	if (pipe(pfd))
+		DIE("pipe");
+	pid = child();
+	if (!pid) {
+		int afd;
+
+		set_comm("lt_worker");
+		afd = accept(lfd, NULL, NULL);
+		recv_exact(afd, 777);
+		if (write(pfd[1], "x", 1) != 1)
+			_exit(1);
+		recv_eof(afd);
+		close(afd);
+		_exit(0);
+	}
+	cfd = connect_to(AF_INET, SOCK_STREAM, sport);
+	cport = local_port(cfd);
+	send_all(cfd, 777);
+	if (read(pfd[0], buf, 1) != 1) /* the worker has read it all */
+		DIE("pipe read");
+	close(cfd);
+	reap(pid);
+	close(lfd);
+	close(pfd[0]);
+	close(pfd[1]);
+	CYCLE_UNTIL(flow_closed(IPPROTO_TCP, sport, cport));
+	f = find_flow(IPPROTO_TCP, sport, cport);
+	CHECK(f, "accepted flow seen");
+	if (f) {
+		CHECK_U64(f->pid, pid, "accepted flow owned by the worker that read it");
+		CHECK(f->proc && !strcmp(f->proc->name, "lt_worker"), "worker's process name");
+	}
+	pw = find_proc("lt_worker");
+	pm = find_proc("lt_master");
+	CHECK(pw && pw->tcp.bytes[TCPTOP_RX] == 777, "worker rx 777 (%llu)",
+	      pw ? (unsigned long long)pw->tcp.bytes[TCPTOP_RX] : 0ULL);
+	CHECK(pw && pw->opened == 1 && pw->closed == 1, "worker opened and closed once");
+	CHECK(!pm || pm->tcp.bytes[TCPTOP_RX] == 0, "master rx 0 (%llu)",
+	      pm ? (unsigned long long)pm->tcp.bytes[TCPTOP_RX] : 0ULL);
+}
+
+/*
+ * Data queued before a reset is read after the connection closed and its
+ * record was merged and deleted: its bytes still reach the process, and
+ * no record is left behind that would never end.
+ */
+static void test_read_after_reset(void)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	uint16_t sport, cport;
+	int lfd = (set_comm("lt_rstsrv"), listener(AF_INET, &sport));
+	int cfd, afd;
+	const struct proc *p;
+	char buf[8192];
+	ssize_t r;
+	size_t got = 0;
+	int left = 0;
+
+	set_comm("lt_rstcli");
+	cfd = connect_to(AF_INET, SOCK_STREAM, sport);
+	cport = local_port(cfd);
+	set_comm("lt_rstsrv");
+	afd = accept(lfd, NULL, NULL);
+	send_all(afd, 5000);
+	setsockopt(afd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(afd); /* RST: the client's socket is CLOSE, its data still queued */
+	close(lfd);
+	CYCLE_UNTIL(flow_closed(IPPROTO_TCP, cport, sport));
+	cycle(); /* the closed record is merged, taken out and forgotten */
+
+	set_comm("lt_rstcli");
+	while (got < 5000 && (r = recv(cfd, buf, sizeof(buf), 0)) > 0)
+		got += r;
+	close(cfd);
+	CHECK_U64(got, 5000, "bytes read after the reset");
+	cycle();
+	cycle();
+	p = find_proc("lt_rstcli");
+	CHECK(p && p->tcp.bytes[TCPTOP_RX] == 5000, "client process rx after the reset (%llu)",
+	      p ? (unsigned long long)p->tcp.bytes[TCPTOP_RX] : 0ULL);
+	forget_seen();
+	cycle();
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i].t.proto == IPPROTO_TCP && seen[i].t.rport == sport)
+			left++;
+	CHECK_U64(left, 0, "records left for the reset connection");
+}
+
+/* Reading the error queue (transmit timestamps) is no received traffic. */
+static void test_error_queue_not_counted(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, 0, &ss);
+	int r = socket(AF_INET, SOCK_DGRAM, 0), s = socket(AF_INET, SOCK_DGRAM, 0);
+	int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+	char buf[256] = { 0 }, cbuf[512];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	struct pollfd pf = { .fd = s, .events = 0 };
+	const struct proc *p;
+	ssize_t n = -1;
+
+	set_comm("lt_tstamp");
+	if (r < 0 || s < 0 || bind(r, (void *)&ss, len) || getsockname(r, (void *)&ss, &len) ||
+	    setsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)))
+		DIE("timestamping setup");
+	sendto(s, buf, 100, 0, (void *)&ss, len);
+	for (int i = 0; i < 20 && n < 0; i++) {
+		poll(&pf, 1, 50);
+		n = recvmsg(s, &m, MSG_ERRQUEUE);
+	}
+	CHECK(n > 0, "a transmit timestamp was read from the error queue (%zd)", n);
+	close(s);
+	close(r);
+	cycle();
+	p = find_proc("lt_tstamp");
+	CHECK(p, "timestamping process seen");
+	if (p) {
+		CHECK_U64(p->udp.bytes[TCPTOP_TX], 100, "timestamped datagram sent");
+		CHECK_U64(p->udp.bytes[TCPTOP_RX], 0, "error-queue read not counted as received");
+		CHECK_U64(p->udp.packets[TCPTOP_RX], 0,
+			  "error-queue read not counted as a datagram");
+	}
+}
+
 /* Global per-state counts from sock_diag agree with /proc. */
 static void test_states(void)
 {
@@ -848,6 +992,9 @@ int main(void)
 	test_passive_no_traffic();
 	test_hostile_comm();
 	test_short_connections();
+	test_worker_accepts();
+	test_read_after_reset();
+	test_error_queue_not_counted();
 	test_states();
 	test_map_full();
 
