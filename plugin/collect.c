@@ -72,8 +72,17 @@ long collect_once(struct collect *c, uint64_t now)
 	n = probes_read_flows(c->probes, merge_flows, c);
 	if (n < 0)
 		return n;
-	/* Closed connections get no more updates: their slots can go now. */
-	probes_delete_flows(c->probes, c->final, c->nfinal);
+	/*
+	 * Closed connections free their slots now. Taken out atomically, with
+	 * whatever was still read since the batch above (data queued before a
+	 * reset is read after the close).
+	 */
+	for (size_t i = 0; i < c->nfinal; i++) {
+		struct tcptop_flow k;
+		bool got = !probes_take_flow(c->probes, c->final[i], &k);
+
+		flowtab_merge_final(c->tab, c->final[i], got ? &k : NULL);
+	}
 	probes_read_procs(c->probes, merge_proc, c);
 
 	/* UDP has no close: take idle sockets out, with their last counts. */

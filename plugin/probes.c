@@ -116,17 +116,19 @@ static unsigned hooks_present(void)
  * Load the wanted programs. If the whole object fails, find which
  * programs load on their own, log each one that doesn't, and load those.
  */
-static struct tcptop *skel_load(const struct probes_config *cfg, unsigned *want)
+static struct tcptop *skel_load(const struct probes_config *cfg, unsigned *want, int *errp)
 {
 	struct tcptop *skel = skel_open(cfg, *want);
 	unsigned ok = 0;
 	int err;
 
+	*errp = -ENOMEM;
 	if (!skel)
 		return NULL;
 	err = tcptop__load(skel);
 	if (!err)
 		return skel;
+	*errp = err;
 	tcptop__destroy(skel);
 
 	for (size_t i = 0; i < NHOOKS; i++) {
@@ -147,9 +149,13 @@ static struct tcptop *skel_load(const struct probes_config *cfg, unsigned *want)
 	if (!ok)
 		return NULL;
 	skel = skel_open(cfg, ok);
-	if (skel && tcptop__load(skel)) {
-		tcptop__destroy(skel);
-		return NULL;
+	if (skel) {
+		err = tcptop__load(skel);
+		if (err) {
+			*errp = err;
+			tcptop__destroy(skel);
+			return NULL;
+		}
 	}
 	return skel;
 }
@@ -186,9 +192,8 @@ int probes_open(struct probes **out, const struct probes_config *cfg)
 	}
 
 	/* Open, size the maps, load. */
-	p->skel = skel_load(cfg, &want);
+	p->skel = skel_load(cfg, &want, &err);
 	if (!p->skel) {
-		err = -errno ? -errno : -EINVAL;
 		tcptop_log(LOG_ERR, "tcptop plugin: loading the BPF programs failed: %s",
 			   strerror(-err));
 		goto cleanup;
@@ -274,7 +279,8 @@ static long read_flows_iter(int fd, probes_flow_cb cb, void *arg)
 		cb(&key, &v, 1, arg);
 		n++;
 	}
-	return n;
+	/* Only ENOENT is the end: stopping early would make flows look gone. */
+	return errno == ENOENT ? n : -errno;
 }
 
 long probes_read_flows(struct probes *p, probes_flow_cb cb, void *arg)
@@ -326,28 +332,6 @@ long probes_read_procs(struct probes *p, probes_proc_cb cb, void *arg)
 		prev = &key;
 	}
 	return n;
-}
-
-int probes_delete_flows(struct probes *p, const uint64_t *cookies, size_t n)
-{
-	int fd = bpf_map__fd(p->skel->maps.flows);
-
-	while (n) {
-		__u32 count = n > BATCH ? BATCH : n;
-
-		if (!p->no_batch && !bpf_map_delete_batch(fd, cookies, &count, NULL)) {
-			cookies += count;
-			n -= count;
-			continue;
-		}
-		/* No batch ops, or a key already gone (ENOENT stops a batch). */
-		for (__u32 i = 0; i < (n > BATCH ? BATCH : n); i++)
-			bpf_map_delete_elem(fd, &cookies[i]);
-		count = n > BATCH ? BATCH : n;
-		cookies += count;
-		n -= count;
-	}
-	return 0;
 }
 
 int probes_take_flow(struct probes *p, uint64_t cookie, struct tcptop_flow *out)

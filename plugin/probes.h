@@ -61,9 +61,6 @@ typedef void (*probes_proc_cb)(const struct tcptop_proc_key *k, const struct tcp
 long probes_read_flows(struct probes *p, probes_flow_cb cb, void *arg);
 long probes_read_procs(struct probes *p, probes_proc_cb cb, void *arg);
 
-/* Delete records that are final (closed connections). */
-int probes_delete_flows(struct probes *p, const uint64_t *cookies, size_t n);
-
 /* Take a record out of the map atomically. -ENOENT if it is gone. */
 int probes_take_flow(struct probes *p, uint64_t cookie, struct tcptop_flow *out);
 

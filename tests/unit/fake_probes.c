@@ -4,7 +4,7 @@
  * collect.c (one read into the REAL flow table), bootstrap.c and
  * tcpstates.c. The kernel's flows map is a list of records the test puts
  * in; collect_once() merges it into the flow table exactly as collect.c
- * does and, like probes_delete_flows(), deletes the records the table
+ * does and, like its lookup-and-delete of final records, removes what the table
  * reports final.
  *
  * Handles are real allocations, so a shutdown that forgets one shows up
