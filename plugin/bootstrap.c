@@ -55,8 +55,12 @@ static int owner_cb(uint64_t inode, uint32_t pid, const char *comm, void *arg)
 	struct boot_sock key = { .s.inode = inode };
 	struct boot_sock *b = bsearch(&key, l->v, l->n, sizeof(*l->v), by_inode);
 
-	/* A socket shared by several processes (fork) goes to the first seen. */
-	if (b && !b->pid) {
+	/*
+	 * A socket shared by several processes (fork, socket activation) goes
+	 * to the first seen, except pid 1: systemd holds the listening sockets
+	 * of the services it activates, and the service is the owner.
+	 */
+	if (b && (!b->pid || b->pid == 1)) {
 		b->pid = pid;
 		strncpy(b->comm, comm, sizeof(b->comm) - 1);
 	}
