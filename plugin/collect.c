@@ -91,7 +91,7 @@ long collect_once(struct collect *c, uint64_t now)
 		struct tcptop_flow k;
 		bool got = !probes_take_flow(c->probes, c->idle[i], &k);
 
-		flowtab_merge_final(c->tab, c->idle[i], got ? &k : NULL);
+		flowtab_merge_idle(c->tab, c->idle[i], got ? &k : NULL);
 	}
 	flowtab_end(c->tab);
 	return n;

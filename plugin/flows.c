@@ -541,6 +541,8 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 	bool moved = false;
 	struct proc *p;
 
+	if (f && f->dormant)
+		f->dormant = false; /* the socket spoke again: its series goes on */
 	/* Most records of a busy table did not move since the last read. */
 	if (f && f->pid && !(k->flags & TCPTOP_FLOW_CLOSED) && k->state == f->state &&
 	    k->bytes[0] == f->k_bytes[0] && k->bytes[1] == f->k_bytes[1] &&
@@ -640,6 +642,23 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 	return f->done;
 }
 
+void flowtab_merge_idle(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k)
+{
+	struct flow *f;
+
+	if (k)
+		flowtab_merge(tab, cookie, k);
+	f = flow_find(tab, cookie);
+	if (!f || f->done)
+		return;
+	/* A new record for this socket counts from zero. */
+	memset(f->k_bytes, 0, sizeof(f->k_bytes));
+	memset(f->k_calls, 0, sizeof(f->k_calls));
+	memset(f->k_packets, 0, sizeof(f->k_packets));
+	f->k_retrans = 0;
+	f->dormant = true;
+}
+
 void flowtab_merge_final(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k)
 {
 	struct flow *f;
@@ -687,7 +706,8 @@ size_t flowtab_idle(struct flowtab *tab, uint64_t *cookies, size_t max)
 	size_t n = 0;
 
 	for (struct flow *f = tab->all; f && n < max; f = f->next_all) {
-		if (f->boot_only || f->done || (f->t.proto != IPPROTO_UDP && !tab->cfg.tcp_idle))
+		if (f->boot_only || f->done || f->dormant ||
+		    (f->t.proto != IPPROTO_UDP && !tab->cfg.tcp_idle))
 			continue;
 		if (tab->now - f->last_active >= tab->cfg.idle_timeout)
 			cookies[n++] = f->key;
@@ -706,6 +726,9 @@ void flowtab_end(struct flowtab *tab)
 			/* UDP has no close event: a silent one ages out. */
 			if (f->t.proto == IPPROTO_UDP &&
 			    tab->now - tab->start >= tab->cfg.idle_timeout)
+				f->done = true;
+		} else if (f->dormant) {
+			if (tab->now - f->last_active >= tab->cfg.proc_timeout)
 				f->done = true;
 		} else if (f->gen != tab->gen) {
 			f->done = true; /* the kernel record is gone */

@@ -50,6 +50,7 @@ struct flow {
 	bool done;	/* final values merged: drop after dispatch */
 	bool opened_counted;
 	bool closed_counted;
+	bool dormant;  /* idle, its kernel record taken out: series kept, not sent */
 	bool listener; /* a listening socket: no connection series */
 	/*
 	 * Sockets that share a process name and a connection name (SO_REUSEPORT
@@ -135,6 +136,16 @@ void flowtab_prefetch(const struct flowtab *tab, const uint64_t *cookies, size_t
  * record was already gone.
  */
 void flowtab_merge_final(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k);
+
+/*
+ * Merge the last values of an idle socket's record, taken out of the kernel
+ * map (k may be NULL if it was gone). The flow goes dormant: it keeps its
+ * series but is not dispatched; if the socket speaks again, its new record
+ * (same cookie, counters from zero) resumes the series where it stopped,
+ * so the series never goes back. A dormant flow is forgotten after
+ * proc_timeout.
+ */
+void flowtab_merge_idle(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k);
 
 /* Merge a kernel per-process overflow record (cumulative values). */
 void flowtab_merge_proc(struct flowtab *tab, const struct tcptop_proc_key *key,

@@ -209,9 +209,10 @@ static void dispatch_flow(const struct flow *f, void *arg)
 	/*
 	 * One value list per series, sent by its lead: twins (SO_REUSEPORT
 	 * sockets, a reused 4-tuple) are summed into it. A listening socket
-	 * carries no traffic of its own and gets no series.
+	 * carries no traffic of its own and gets no series; a dormant one
+	 * (idle, record taken out) is not sent until it speaks again.
 	 */
-	if (!f->in_series || f->lead || f->listener)
+	if (!f->in_series || f->lead || f->listener || (f->dormant && !f->twins))
 		return;
 	submit_rxtx(t, f->proc->name, "if_octets", f->name, f->series.bytes);
 	submit_rxtx(t, f->proc->name, "if_packets", f->name, f->series.packets);

@@ -283,7 +283,7 @@ long collect_once(struct collect *c, uint64_t now)
 		if (j >= 0)
 			k = kmap.rec[j];
 		kmap_delete(idle[i]);
-		flowtab_merge_final(c->tab, idle[i], j >= 0 ? &k : NULL);
+		flowtab_merge_idle(c->tab, idle[i], j >= 0 ? &k : NULL);
 	}
 	flowtab_end(c->tab);
 	return n;

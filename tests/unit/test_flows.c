@@ -362,6 +362,58 @@ static void test_idle_udp_finalized(void **state)
 	flowtab_free(tab);
 }
 
+static void test_idle_udp_dormant_then_resumes(void **state)
+{
+	struct flowtab *tab = mktab(16, 16);
+	struct tcptop_flow u = krec(IPPROTO_UDP, 123, 0, 9, "chronyd");
+	uint64_t idle[4];
+	const struct flow *f;
+
+	(void)state;
+	u.bytes[TCPTOP_TX] = 100;
+	flowtab_begin(tab, 100);
+	flowtab_merge(tab, 1, &u);
+	flowtab_end(tab);
+
+	/* Silent for longer than idle_timeout: taken out with 20 more bytes. */
+	flowtab_begin(tab, 131);
+	flowtab_merge(tab, 1, &u);
+	assert_int_equal(flowtab_idle(tab, idle, 4), 1);
+	u.bytes[TCPTOP_TX] = 120;
+	flowtab_merge_idle(tab, 1, &u);
+	flowtab_end(tab);
+	flowtab_expire(tab);
+	f = get_flow(tab, 1);
+	assert_non_null(f); /* kept, with its series */
+	assert_true(f->dormant);
+	assert_false(f->done);
+	assert_int_equal(f->series.bytes[TCPTOP_TX], 120);
+	flowtab_begin(tab, 200);
+	assert_int_equal(flowtab_idle(tab, idle, 4), 0); /* no record to take out */
+	flowtab_end(tab);
+	assert_false(get_flow(tab, 1)->done);
+
+	/* The same socket speaks again: a new record, counting from zero. */
+	u.bytes[TCPTOP_TX] = 30;
+	flowtab_begin(tab, 300);
+	flowtab_merge(tab, 1, &u);
+	flowtab_end(tab);
+	f = get_flow(tab, 1);
+	assert_false(f->dormant);
+	assert_int_equal(f->series.bytes[TCPTOP_TX], 150); /* 120 + 30: never back */
+	assert_int_equal(get_proc(tab, "chronyd")->udp.bytes[TCPTOP_TX], 150);
+
+	/* Dormant again, and silent past proc_timeout (600): forgotten. */
+	flowtab_begin(tab, 400);
+	flowtab_merge_idle(tab, 1, &u);
+	flowtab_end(tab);
+	flowtab_begin(tab, 901);
+	flowtab_end(tab);
+	assert_true(get_flow(tab, 1)->done);
+	assert_int_equal(flowtab_expire(tab), 1);
+	flowtab_free(tab);
+}
+
 static void test_vanished_record_is_final(void **state)
 {
 	struct flowtab *tab = mktab(16, 16);
@@ -617,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_bootstrap_entry_taken_over),
 		cmocka_unit_test(test_owner_learned_later),
 		cmocka_unit_test(test_idle_udp_finalized),
+		cmocka_unit_test(test_idle_udp_dormant_then_resumes),
 		cmocka_unit_test(test_vanished_record_is_final),
 		cmocka_unit_test(test_flow_table_full_keeps_process_totals),
 		cmocka_unit_test(test_process_table_full_goes_to_other),
