@@ -21,23 +21,11 @@
 
 #include <bpf/libbpf.h>
 
+#include "check.h"
+
 #include "collect.h"
 #include "flows.h"
 #include "probes.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);                                \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-		}                                                                                  \
-	} while (0)
 
 /* ---- the log, captured ---- */
 

@@ -26,6 +26,8 @@
 
 #include <syslog.h>
 
+#include "check.h"
+
 #include "bootstrap.h"
 #include "collect.h"
 #include "flows.h"
@@ -33,7 +35,6 @@
 #include "probes.h"
 #include "tcpstates.h"
 
-static int passed, failed;
 static bool verbose;
 
 void tcptop_log(int level, const char *fmt, ...)
@@ -47,22 +48,6 @@ void tcptop_log(int level, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 }
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);                                \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-		}                                                                                  \
-	} while (0)
-
-#define CHECK_U64(got, want, what)                                                                 \
-	CHECK((uint64_t)(got) == (uint64_t)(want), "%s: got %llu, want %llu", what,                \
-	      (unsigned long long)(got), (unsigned long long)(want))
 
 #define DIE(...)                                                                                   \
 	do {                                                                                       \
