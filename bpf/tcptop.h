@@ -71,7 +71,6 @@ enum tcptop_stat {
 	TCPTOP_STAT_FLOW_FULL = 0, /* flow insert failed: counted per process instead */
 	TCPTOP_STAT_PROC_FULL,	   /* per-process insert failed too: update lost */
 	TCPTOP_STAT_LOST_BYTES,	   /* bytes in updates that were lost */
-	TCPTOP_STAT_EVENTS,	   /* traffic events accounted (debug aid) */
 	TCPTOP_NSTATS,
 };
 

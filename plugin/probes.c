@@ -27,7 +27,6 @@ struct probes {
 	enum probes_mode mode;
 	bool no_batch; /* kernel without map batch ops: iterate keys */
 	int ncpus;
-	uint32_t max_flows;
 	uint64_t keys[BATCH];
 	struct tcptop_flow vals[BATCH];
 };
@@ -198,7 +197,6 @@ int probes_open(struct probes **out, const struct probes_config *cfg)
 			   strerror(-err));
 		goto cleanup;
 	}
-	p->max_flows = bpf_map__max_entries(p->skel->maps.flows);
 
 	/* Attach each hook on its own. */
 	for (size_t i = 0; i < NHOOKS; i++) {
@@ -246,11 +244,6 @@ unsigned probes_attached(const struct probes *p)
 const char *probes_mode_name(const struct probes *p)
 {
 	return p->mode == PROBES_MODE_TRACEPOINT ? "tracepoint" : "none";
-}
-
-uint32_t probes_max_flows(const struct probes *p)
-{
-	return p->max_flows;
 }
 
 struct bpf_object *probes_object(const struct probes *p)

@@ -74,9 +74,6 @@ int probes_seed_listener(struct probes *p, int family, uint16_t port, uint32_t p
 /* Insert a synthetic flow (benchmarks and tests that fill the map). */
 int probes_put_flow(struct probes *p, uint64_t cookie, const struct tcptop_flow *f);
 
-/* Map sizes in force after load. */
-uint32_t probes_max_flows(const struct probes *p);
-
 /* The loaded BPF object, for benchmarks that read program statistics. */
 struct bpf_object *probes_object(const struct probes *p);
 

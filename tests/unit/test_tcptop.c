@@ -115,7 +115,6 @@ static const uint64_t kstats[TCPTOP_NSTATS] = {
 	[TCPTOP_STAT_FLOW_FULL] = 3,
 	[TCPTOP_STAT_PROC_FULL] = 1,
 	[TCPTOP_STAT_LOST_BYTES] = 1400,
-	[TCPTOP_STAT_EVENTS] = 77777,
 };
 
 /* A read costs a quarter second on the daemon's clock: exact in cdtime_t and double. */
