@@ -20,6 +20,7 @@ typedef long long __s64;
 typedef __u16 __be16;
 typedef __u32 __be32;
 typedef __u32 __wsum;
+typedef unsigned long size_t;
 typedef _Bool bool;
 #define true 1
 #define false 0
@@ -28,6 +29,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
 };
 
@@ -94,6 +96,77 @@ struct tcp_sock {
 	__u32 data_segs_out; /* since 4.6: segments carrying data, sent */
 } __attribute__((preserve_access_index));
 
-struct sk_buff;
+/*
+ * The registers a kprobe program gets, as bpf_tracing.h's PT_REGS_* macros
+ * name them: the architecture's user-visible layout (uapi), which is fixed.
+ */
+#if defined(__TARGET_ARCH_x86)
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8;
+	unsigned long rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss;
+};
+#elif defined(__TARGET_ARCH_arm64)
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+struct pt_regs {
+	union {
+		struct user_pt_regs user_regs;
+		struct {
+			__u64 regs[31];
+			__u64 sp;
+			__u64 pc;
+			__u64 pstate;
+		};
+	};
+	__u64 orig_x0;
+};
+#else
+#error "bpf/kernel.h: add this architecture's pt_regs"
+#endif
+
+/* Only what the CO-RE reads need; sk_buff offsets come from the running kernel. */
+struct sk_buff {
+	unsigned char *head;
+	__u16 transport_header;
+	__u16 network_header;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct msghdr {
+	void *msg_name;
+	int msg_namelen;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct task_struct *group_leader;
+	char comm[16];
+} __attribute__((preserve_access_index));
+
+/*
+ * Socket addresses and packet headers are user-space ABI: their layout is
+ * fixed, so these are plain structs read with bpf_probe_read_kernel.
+ */
+struct tcptop_sockaddr_in {
+	__u16 sin_family;
+	__be16 sin_port;
+	__be32 sin_addr;
+};
+
+struct tcptop_sockaddr_in6 {
+	__u16 sin6_family;
+	__be16 sin6_port;
+	__u32 sin6_flowinfo;
+	__u8 sin6_addr[16];
+};
+
+#define TCPTOP_IPHDR_SADDR_OFF	 12 /* struct iphdr: saddr */
+#define TCPTOP_IPV6HDR_SADDR_OFF 8  /* struct ipv6hdr: saddr */
 
 #endif /* TCPTOP_KERNEL_H */

@@ -14,21 +14,41 @@ enum tcptop_dir {
 	TCPTOP_NDIR,
 };
 
-/* tcptop_flow.flags */
-#define TCPTOP_FLOW_OPENED	0x01 /* saw the open (SYN_SENT, or SYN_RECV->ESTABLISHED) */
-#define TCPTOP_FLOW_CLOSED	0x02 /* saw TCP_CLOSE: no more updates will come */
-#define TCPTOP_FLOW_SEGS	0x04 /* segs[] hold the socket's data segment counters */
-#define TCPTOP_FLOW_LISTENER	0x08 /* a listening socket: not a connection */
-#define TCPTOP_FLOW_OWNER_GUESS 0x10 /* owner inherited from the listener, not yet seen */
+/*
+ * A record's flags, one byte each: tcptop_flow.flag[TCPTOP_FLAG_*]. A flag
+ * is set (or cleared) by a plain store of a whole byte, never by a
+ * read-modify-write of a shared word, so two CPUs that set two flags at once
+ * (a send in process context, a state change in softirq) can't lose either,
+ * on any architecture, and no kernel needs atomic fetch-or (5.12+).
+ */
+enum tcptop_flag {
+	TCPTOP_FLAG_OPENED = 0,	 /* saw the open (SYN_SENT, or SYN_RECV->ESTABLISHED) */
+	TCPTOP_FLAG_CLOSED,	 /* final: TCP_CLOSE, or the socket was freed */
+	TCPTOP_FLAG_SEGS,	 /* segs[] hold the socket's data segment counters */
+	TCPTOP_FLAG_LISTENER,	 /* a listening socket: not a connection */
+	TCPTOP_FLAG_OWNER_GUESS, /* owner inherited from the listener, not yet seen */
+	TCPTOP_FLAG_PEER,	 /* unconnected UDP: this record is one remote endpoint */
+	TCPTOP_FLAG_HUB,	 /* unconnected UDP socket: its traffic is in PEER records */
+	TCPTOP_NFLAGS,
+};
 
 /*
- * One socket, keyed in the kernel by its socket cookie (never reused while
- * the kernel runs, unlike the socket's address). Counters only grow while
- * the entry lives; user space turns them into deltas.
+ * One socket (or, for an unconnected UDP socket in the modes that see the
+ * peer, one socket and remote endpoint). Counters only grow while the
+ * record lives; user space turns them into deltas.
+ *
+ * The map key is the socket cookie where the kernel lets the program read
+ * it (tracepoint mode), otherwise the socket's address. An address is
+ * reused by the next socket the allocator hands out, so in those modes
+ * `id` is made unique per record at creation and the record is moved out
+ * of the map (to `gone`) when the socket is freed: a socket allocated at a
+ * freed socket's address starts a new record with a new id. User space
+ * identifies flows by id (by the key where id is 0).
  */
 struct tcptop_flow {
 	__u64 bytes[TCPTOP_NDIR];
 	__u64 calls[TCPTOP_NDIR];     /* send/recv calls with ret > 0 */
+	__u64 id;		      /* unique per record; 0: the key (a cookie) is */
 	__u32 segs[TCPTOP_NDIR];      /* TCP: tcp_sock data_segs_in/out, last seen */
 	__u32 segs_base[TCPTOP_NDIR]; /* TCP: data segs when first seen */
 	__u32 srtt_us;		      /* TCP: smoothed RTT, microseconds */
@@ -41,8 +61,8 @@ struct tcptop_flow {
 	__u8 family; /* AF_INET or AF_INET6 */
 	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 state;  /* TCP state (kernel numbering), 0 for UDP */
-	__u8 flags;  /* TCPTOP_FLOW_* */
-	char comm[TCPTOP_COMM_LEN];
+	__u8 flag[TCPTOP_NFLAGS];
+	char comm[TCPTOP_COMM_LEN]; /* the process's name (thread-group leader's comm) */
 };
 
 /*
@@ -71,6 +91,7 @@ enum tcptop_stat {
 	TCPTOP_STAT_FLOW_FULL = 0, /* flow insert failed: counted per process instead */
 	TCPTOP_STAT_PROC_FULL,	   /* per-process insert failed too: update lost */
 	TCPTOP_STAT_LOST_BYTES,	   /* bytes in updates that were lost */
+	TCPTOP_STAT_GONE_FULL,	   /* a freed socket's record found `gone` full: per process */
 	TCPTOP_NSTATS,
 };
 

@@ -9,7 +9,7 @@
 struct collect {
 	struct probes *probes;
 	struct flowtab *tab;
-	uint64_t *final; /* cookies of closed connections seen this read */
+	uint64_t *final; /* kernel keys of records to take out this read */
 	size_t nfinal, cap;
 	uint64_t idle[IDLE_MAX];
 };
@@ -33,28 +33,37 @@ void collect_free(struct collect *c)
 	free(c);
 }
 
-static void final_add(struct collect *c, uint64_t cookie)
+static void final_add(struct collect *c, uint64_t key)
 {
 	if (c->nfinal == c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 1024;
 		uint64_t *v = realloc(c->final, cap * sizeof(*v));
 
 		if (!v)
-			return; /* deleted on a later read instead */
+			return; /* taken out on a later read instead */
 		c->final = v;
 		c->cap = cap;
 	}
-	c->final[c->nfinal++] = cookie;
+	c->final[c->nfinal++] = key;
 }
 
-static void merge_flows(const uint64_t *cookies, const struct tcptop_flow *k, size_t n, void *arg)
+static void merge_flows(const uint64_t *keys, const struct tcptop_flow *k, size_t n, void *arg)
 {
 	struct collect *c = arg;
 
-	flowtab_prefetch(c->tab, cookies, n);
+	flowtab_prefetch(c->tab, keys, k, n);
 	for (size_t i = 0; i < n; i++)
-		if (flowtab_merge(c->tab, cookies[i], &k[i]))
-			final_add(c, cookies[i]);
+		if (flowtab_merge(c->tab, keys[i], &k[i]) != FLOWTAB_LIVE)
+			final_add(c, keys[i]);
+}
+
+/* Records of freed sockets: already out of the kernel map, and final. */
+static void merge_gone(const uint64_t *keys, const struct tcptop_flow *k, size_t n, void *arg)
+{
+	struct collect *c = arg;
+
+	for (size_t i = 0; i < n; i++)
+		flowtab_merge_final(c->tab, keys[i], &k[i]);
 }
 
 static void merge_proc(const struct tcptop_proc_key *k, const struct tcptop_proc_val *v, void *arg)
@@ -65,23 +74,30 @@ static void merge_proc(const struct tcptop_proc_key *k, const struct tcptop_proc
 long collect_once(struct collect *c, uint64_t now)
 {
 	size_t nidle;
-	long n;
+	long n, gone;
 
 	flowtab_begin(c->tab, now);
 	c->nfinal = 0;
 	n = probes_read_flows(c->probes, merge_flows, c);
 	if (n < 0)
 		return n;
+	gone = probes_drain_gone(c->probes, merge_gone, c);
+	if (gone < 0)
+		return gone;
 	/*
-	 * Closed connections free their slots now. Taken out atomically, with
-	 * whatever was still read since the batch above (data queued before a
-	 * reset is read after the close).
+	 * Closed connections, and records the table had no room for, free
+	 * their slots now. Taken out atomically, with whatever was counted
+	 * since the batch above (data queued before a reset is read after the
+	 * close), and merged by the taken record's own id: where records are
+	 * keyed by socket address it may be a newer socket's. A record that is
+	 * no longer there was taken by the kernel's socket-freed hook and
+	 * comes through `gone`; its flow stays until then.
 	 */
 	for (size_t i = 0; i < c->nfinal; i++) {
 		struct tcptop_flow k;
-		bool got = !probes_take_flow(c->probes, c->final[i], &k);
 
-		flowtab_merge_final(c->tab, c->final[i], got ? &k : NULL);
+		if (!probes_take_flow(c->probes, c->final[i], &k))
+			flowtab_merge_final(c->tab, c->final[i], &k);
 	}
 	probes_read_procs(c->probes, merge_proc, c);
 
@@ -89,9 +105,9 @@ long collect_once(struct collect *c, uint64_t now)
 	nidle = flowtab_idle(c->tab, c->idle, IDLE_MAX);
 	for (size_t i = 0; i < nidle; i++) {
 		struct tcptop_flow k;
-		bool got = !probes_take_flow(c->probes, c->idle[i], &k);
 
-		flowtab_merge_idle(c->tab, c->idle[i], got ? &k : NULL);
+		if (!probes_take_flow(c->probes, c->idle[i], &k))
+			flowtab_merge_idle(c->tab, c->idle[i], &k);
 	}
 	flowtab_end(c->tab);
 	return n;

@@ -59,23 +59,24 @@ static int get_u32(const oconfig_item_t *ci, double min, double max, uint32_t *o
 
 static int get_mode(const oconfig_item_t *ci, enum probes_mode *out)
 {
+	static const enum probes_mode all[] = { PROBES_MODE_AUTO, PROBES_MODE_TRACEPOINT,
+						PROBES_MODE_FENTRY, PROBES_MODE_KPROBE };
 	const char *s;
 
 	if (one_value(ci, OCONFIG_TYPE_STRING, "string"))
 		return 1;
 	s = ci->values[0].value.string;
-	if (!strcasecmp(s, "auto")) {
-		*out = PROBES_MODE_AUTO;
-	} else if (!strcasecmp(s, "tracepoint")) {
-		*out = PROBES_MODE_TRACEPOINT;
-	} else {
-		tcptop_log(LOG_ERR,
-			   "tcptop plugin: AttachMode \"%s\" is not supported; "
-			   "this version has \"auto\" and \"tracepoint\"",
-			   s);
-		return 1;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!strcasecmp(s, probes_mode_str(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
 	}
-	return 0;
+	tcptop_log(LOG_ERR,
+		   "tcptop plugin: option \"%s\" is \"%s\"; it must be one of \"auto\", "
+		   "\"tracepoint\", \"fentry\" or \"kprobe\"",
+		   ci->key, s);
+	return 1;
 }
 
 int config_parse(struct tcptop_config *c, const oconfig_item_t *ci)

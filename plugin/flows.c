@@ -222,12 +222,15 @@ static void flow_set_proc(struct flow *f, struct proc *p)
 		p->refs++;
 }
 
-void flowtab_prefetch(const struct flowtab *tab, const uint64_t *cookies, size_t n)
+void flowtab_prefetch(const struct flowtab *tab, const uint64_t *keys, const struct tcptop_flow *k,
+		      size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		__builtin_prefetch(&tab->buckets[mix64(cookies[i]) & (tab->nbuckets - 1)]);
+		__builtin_prefetch(
+			&tab->buckets[mix64(flows_record_id(keys[i], &k[i])) & (tab->nbuckets - 1)]);
 	for (size_t i = 0; i < n; i++) {
-		const struct flow *f = tab->buckets[mix64(cookies[i]) & (tab->nbuckets - 1)];
+		const struct flow *f =
+			tab->buckets[mix64(flows_record_id(keys[i], &k[i])) & (tab->nbuckets - 1)];
 
 		if (f)
 			__builtin_prefetch(f);
@@ -337,10 +340,8 @@ static struct flow *flow_insert(struct flowtab *tab, uint64_t key)
 	struct flow *f;
 	size_t b = mix64(key) & (tab->nbuckets - 1);
 
-	if (tab->nflows >= tab->cfg.max_flows) {
-		tab->flows_refused++;
+	if (tab->nflows >= tab->cfg.max_flows)
 		return NULL;
-	}
 	f = flow_alloc(tab);
 	if (!f)
 		return NULL;
@@ -444,8 +445,10 @@ int flowtab_boot(struct flowtab *tab, const struct tuple *raw, uint8_t state, ui
 		return 0; /* SO_REUSEPORT twins share a tuple: one entry is enough */
 
 	f = flow_insert(tab, BOOT_KEY_BIT | ++tab->boot_seq);
-	if (!f)
+	if (!f) {
+		tab->flows_refused++;
 		return -1;
+	}
 	flow_set_tuple(f, &t);
 	f->boot_only = true;
 	f->partial = true;
@@ -484,7 +487,7 @@ static void counts_add(struct flow_counts *c, const uint64_t db[], const uint64_
 	}
 }
 
-static struct flow *flow_adopt(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k)
+static struct flow *flow_adopt(struct flowtab *tab, uint64_t id, const struct tcptop_flow *k)
 {
 	struct tuple t;
 	struct flow *f, *boot;
@@ -503,11 +506,11 @@ static struct flow *flow_adopt(struct flowtab *tab, uint64_t cookie, const struc
 		boot_proc = boot->proc; /* stays alive: procs expire only in flowtab_expire */
 		flow_remove(tab, boot);
 	}
-	f = flow_insert(tab, cookie);
+	f = flow_insert(tab, id);
 	if (!f)
 		return NULL;
 	flow_set_tuple(f, &t);
-	f->partial = !(k->flags & TCPTOP_FLOW_OPENED);
+	f->partial = !k->flag[TCPTOP_FLAG_OPENED];
 	f->last_active = tab->now;
 	if (boot && !k->tgid) {
 		f->pid = boot_pid;
@@ -520,56 +523,71 @@ static void flow_count_lifecycle(struct proc *p, struct flow *f, const struct tc
 				 uint64_t now)
 {
 	/* Counted once the owner is known, so opened and closed land together. */
-	if (!f->opened_counted && (k->flags & TCPTOP_FLOW_OPENED) &&
-	    ((f->pid && !(k->flags & TCPTOP_FLOW_OWNER_GUESS)) || f->done)) {
+	if (!f->opened_counted && k->flag[TCPTOP_FLAG_OPENED] &&
+	    ((f->pid && !k->flag[TCPTOP_FLAG_OWNER_GUESS]) || f->done)) {
 		f->opened_counted = true;
 		p->opened++;
 		p->last_active = now;
 	}
-	if (!f->closed_counted && (k->flags & TCPTOP_FLOW_CLOSED) &&
-	    !(k->flags & TCPTOP_FLOW_LISTENER)) {
+	if (!f->closed_counted && k->flag[TCPTOP_FLAG_CLOSED] && k->proto == IPPROTO_TCP &&
+	    !k->flag[TCPTOP_FLAG_LISTENER]) {
 		f->closed_counted = true;
 		p->closed++;
 		p->last_active = now;
 	}
 }
 
-bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k)
+/*
+ * A record taken out of the kernel that has no flow (the table was full):
+ * its whole cumulative counts go to its process, once.
+ */
+static void proc_credit(struct flowtab *tab, const struct tcptop_flow *k)
+{
+	struct proc *q = k->tgid ? proc_for_comm(tab, k->comm, sizeof(k->comm)) : proc_unknown(tab);
+	uint64_t b[TCPTOP_NDIR] = { k->bytes[0], k->bytes[1] };
+	uint64_t c[TCPTOP_NDIR] = { k->calls[0], k->calls[1] };
+
+	tab->flows_refused++;
+	if (!q)
+		return;
+	counts_add(k->proto == IPPROTO_TCP ? &q->tcp : &q->udp, b, c);
+	q->retrans += k->retrans;
+	q->last_active = tab->now;
+}
+
+static bool owner_same(const struct flow *f, const struct tcptop_flow *k)
+{
+	return k->tgid == f->pid && !memcmp(k->comm, f->comm, sizeof(f->comm));
+}
+
+enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struct tcptop_flow *k)
 {
 	uint64_t db[TCPTOP_NDIR], dp[TCPTOP_NDIR], dr;
-	struct flow *f = flow_find(tab, cookie);
+	uint64_t id = flows_record_id(key, k);
+	struct flow *f = flow_find(tab, id);
 	bool moved = false;
 	struct proc *p;
 
 	if (f && f->dormant)
 		f->dormant = false; /* the socket spoke again: its series goes on */
 	/* Most records of a busy table did not move since the last read. */
-	if (f && f->pid && !(k->flags & TCPTOP_FLOW_CLOSED) && k->state == f->state &&
+	if (f && f->pid && !k->flag[TCPTOP_FLAG_CLOSED] && k->state == f->state &&
 	    k->bytes[0] == f->k_bytes[0] && k->bytes[1] == f->k_bytes[1] &&
 	    k->calls[0] == f->k_calls[0] && k->calls[1] == f->k_calls[1] &&
 	    k->retrans == f->k_retrans && (!k->srtt_us || k->srtt_us == f->srtt_us) &&
-	    (!(k->flags & TCPTOP_FLOW_SEGS) ||
+	    owner_same(f, k) &&
+	    (!k->flag[TCPTOP_FLAG_SEGS] ||
 	     ((uint32_t)(k->segs[0] - k->segs_base[0]) == f->k_packets[0] &&
 	      (uint32_t)(k->segs[1] - k->segs_base[1]) == f->k_packets[1]))) {
 		f->gen = tab->gen;
-		return false;
+		return FLOWTAB_LIVE;
 	}
 	if (!f) {
-		f = flow_adopt(tab, cookie, k);
-		if (!f) {
-			/* Not tracked per connection, but its process totals stay exact. */
-			struct proc *q = k->tgid ? proc_for_comm(tab, k->comm, sizeof(k->comm)) :
-						   proc_unknown(tab);
-			uint64_t b[TCPTOP_NDIR] = { k->bytes[0], k->bytes[1] };
-			uint64_t c[TCPTOP_NDIR] = { k->calls[0], k->calls[1] };
-
-			if (q) {
-				counts_add(k->proto == IPPROTO_TCP ? &q->tcp : &q->udp, b, c);
-				q->last_active = tab->now;
-			}
-			return true;
-		}
+		f = flow_adopt(tab, id, k);
+		if (!f)
+			return FLOWTAB_REFUSED; /* counted once, when taken out */
 	}
+	f->kkey = key;
 	if (!f->name[0] || (k->lport && f->t.lport != k->lport)) {
 		struct tuple t;
 
@@ -580,17 +598,21 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 	/*
 	 * The owner the kernel saw. It changes once at most: from a listener's
 	 * process (a guess) to the process that really reads and writes. A
-	 * tgid without its comm yet is a record caught mid-update: wait.
+	 * tgid without its comm yet is a record caught mid-update: wait. The
+	 * kernel's stores of the two are not ordered for this reader (arm64),
+	 * so a change of either is followed: a torn pair is mended next read.
 	 */
-	if (k->tgid && k->comm[0] && k->tgid != f->pid) {
+	if (k->tgid && k->comm[0] && !owner_same(f, k)) {
 		f->pid = k->tgid;
+		memcpy(f->comm, k->comm, sizeof(f->comm));
 		series_leave(tab, f);
 		flow_set_proc(f, proc_for_comm(tab, k->comm, sizeof(k->comm)));
 	}
 	if (!f->proc)
 		flow_set_proc(f, proc_unknown(tab));
-	f->listener = k->proto == IPPROTO_TCP &&
-		      ((k->flags & TCPTOP_FLOW_LISTENER) || k->state == 10 /* LISTEN */);
+	f->listener = (k->proto == IPPROTO_TCP &&
+		       (k->flag[TCPTOP_FLAG_LISTENER] || k->state == 10 /* LISTEN */)) ||
+		      k->flag[TCPTOP_FLAG_HUB];
 	series_join(tab, f);
 	p = f->proc;
 	f->state = k->proto == IPPROTO_TCP ? k->state : 0;
@@ -600,7 +622,7 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 	for (int d = 0; d < TCPTOP_NDIR; d++) {
 		db[d] = delta64(k->bytes[d], f->k_bytes[d]);
 		f->k_bytes[d] = k->bytes[d];
-		if (k->proto == IPPROTO_TCP && (k->flags & TCPTOP_FLOW_SEGS)) {
+		if (k->proto == IPPROTO_TCP && k->flag[TCPTOP_FLAG_SEGS]) {
 			/*
 			 * Segment counters are u32 and stored without atomics from
 			 * several CPUs: a step "backwards" is a stale store, not
@@ -635,20 +657,22 @@ bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flo
 	}
 	f->gen = tab->gen;
 	/* CLOSE without the flag: the state hook is missing or the record is stale. */
-	if ((k->flags & TCPTOP_FLOW_CLOSED) || (k->proto == IPPROTO_TCP && k->state == 7))
+	if (k->flag[TCPTOP_FLAG_CLOSED] || (k->proto == IPPROTO_TCP && k->state == 7))
 		f->done = true;
 	if (p)
 		flow_count_lifecycle(p, f, k, tab->now);
-	return f->done;
+	return f->done ? FLOWTAB_FINAL : FLOWTAB_LIVE;
 }
 
-void flowtab_merge_idle(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k)
+void flowtab_merge_idle(struct flowtab *tab, uint64_t key, const struct tcptop_flow *k)
 {
 	struct flow *f;
 
-	if (k)
-		flowtab_merge(tab, cookie, k);
-	f = flow_find(tab, cookie);
+	if (flowtab_merge(tab, key, k) == FLOWTAB_REFUSED) {
+		proc_credit(tab, k);
+		return;
+	}
+	f = flow_find(tab, flows_record_id(key, k));
 	if (!f || f->done)
 		return;
 	/* A new record for this socket counts from zero. */
@@ -659,13 +683,15 @@ void flowtab_merge_idle(struct flowtab *tab, uint64_t cookie, const struct tcpto
 	f->dormant = true;
 }
 
-void flowtab_merge_final(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k)
+void flowtab_merge_final(struct flowtab *tab, uint64_t key, const struct tcptop_flow *k)
 {
 	struct flow *f;
 
-	if (k)
-		flowtab_merge(tab, cookie, k);
-	f = flow_find(tab, cookie);
+	if (flowtab_merge(tab, key, k) == FLOWTAB_REFUSED) {
+		proc_credit(tab, k);
+		return;
+	}
+	f = flow_find(tab, flows_record_id(key, k));
 	if (f)
 		f->done = true;
 }
@@ -701,7 +727,7 @@ void flowtab_merge_proc(struct flowtab *tab, const struct tcptop_proc_key *key,
 	o->last = *v;
 }
 
-size_t flowtab_idle(struct flowtab *tab, uint64_t *cookies, size_t max)
+size_t flowtab_idle(struct flowtab *tab, uint64_t *keys, size_t max)
 {
 	size_t n = 0;
 
@@ -710,7 +736,7 @@ size_t flowtab_idle(struct flowtab *tab, uint64_t *cookies, size_t max)
 		    (f->t.proto != IPPROTO_UDP && !tab->cfg.tcp_idle))
 			continue;
 		if (tab->now - f->last_active >= tab->cfg.idle_timeout)
-			cookies[n++] = f->key;
+			keys[n++] = f->kkey;
 	}
 	return n;
 }

@@ -31,7 +31,8 @@ struct proc;
 
 /* Hot fields first: a read touches these for every flow. */
 struct flow {
-	uint64_t key;	   /* socket cookie, or a bootstrap-only key */
+	uint64_t key;	   /* the record's id (its cookie, or tcptop_flow.id), or a bootstrap key */
+	uint64_t kkey;	   /* the record's key in the kernel map, for taking it out */
 	struct flow *next; /* hash chain by key */
 	struct proc *proc;
 	/* The kernel record's values at the last merge, to compute deltas. */
@@ -44,14 +45,16 @@ struct flow {
 	uint64_t last_active;	  /* time the counters last moved */
 	uint32_t pid;
 	uint32_t srtt_us;
-	uint8_t state;	/* TCP state, 0 for UDP */
-	bool partial;	/* opened before the plugin started */
-	bool boot_only; /* from /proc, no kernel record yet */
-	bool done;	/* final values merged: drop after dispatch */
+	char comm[TCPTOP_COMM_LEN]; /* the owner's name as the kernel gave it */
+	uint8_t state;		    /* TCP state, 0 for UDP */
+	bool partial;		    /* opened before the plugin started */
+	bool boot_only;		    /* from /proc, no kernel record yet */
+	bool done;		    /* final values merged: drop after dispatch */
 	bool opened_counted;
 	bool closed_counted;
 	bool dormant;  /* idle, its kernel record taken out: series kept, not sent */
-	bool listener; /* a listening socket: no connection series */
+	bool listener; /* no connection series: a listening socket, or an unconnected UDP
+			  socket whose traffic is in its remote endpoints' flows */
 	/*
 	 * Sockets that share a process name and a connection name (SO_REUSEPORT
 	 * twins, a 4-tuple reused) share one series, carried by a lead flow:
@@ -116,46 +119,69 @@ int flowtab_boot(struct flowtab *tab, const struct tuple *t, uint8_t state, uint
 /* Start a read at time `now`. */
 void flowtab_begin(struct flowtab *tab, uint64_t now);
 
+/* What the caller does with a kernel record after flowtab_merge(). */
+enum flowtab_merged {
+	FLOWTAB_LIVE = 0, /* leave it in the kernel map */
+	/* Final (the connection closed): take it out of the kernel map and pass
+	 * it to flowtab_merge_final(); the flow is dropped after the next dispatch. */
+	FLOWTAB_FINAL,
+	/* The table is full: nothing was counted. Take it out of the kernel map
+	 * and pass it to flowtab_merge_final(), which counts it for its process
+	 * only. Left in the map, it would be counted again at every read. */
+	FLOWTAB_REFUSED,
+};
+
 /*
- * Merge one kernel record (cumulative values). Returns true when the record
- * is final (the TCP connection closed) and the caller should delete it
- * from the kernel map; the flow is then dropped after the next dispatch.
+ * The identity of a kernel record: its id where the kernel set one (maps
+ * keyed by socket address, see bpf/tcptop.h), else its key (the cookie).
  */
-bool flowtab_merge(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k);
+static inline uint64_t flows_record_id(uint64_t key, const struct tcptop_flow *k)
+{
+	return k->id ? k->id : key;
+}
+
+/*
+ * Merge one kernel record (cumulative values) read under kernel map key
+ * `key`. Nothing is counted twice, whatever the result and however often
+ * the same record is merged.
+ */
+enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struct tcptop_flow *k);
 
 /*
  * Hint that records for these cookies are about to be merged: the merge of
  * a large table is bound by cache misses on the hash buckets and flows,
  * and fetching a whole batch ahead overlaps them.
  */
-void flowtab_prefetch(const struct flowtab *tab, const uint64_t *cookies, size_t n);
+void flowtab_prefetch(const struct flowtab *tab, const uint64_t *keys, const struct tcptop_flow *k,
+		      size_t n);
 
 /*
- * Merge a record taken out of the kernel map (lookup-and-delete of an idle
- * flow): like flowtab_merge, and the flow is final. k may be NULL when the
- * record was already gone.
+ * Merge a record taken out of the kernel map (lookup-and-delete, or the
+ * kernel's `gone` map of freed sockets): like flowtab_merge, and the flow
+ * (the record's own, by its id) is final. A record the table has no room
+ * for is counted for its process.
  */
-void flowtab_merge_final(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k);
+void flowtab_merge_final(struct flowtab *tab, uint64_t key, const struct tcptop_flow *k);
 
 /*
  * Merge the last values of an idle socket's record, taken out of the kernel
- * map (k may be NULL if it was gone). The flow goes dormant: it keeps its
- * series but is not dispatched; if the socket speaks again, its new record
- * (same cookie, counters from zero) resumes the series where it stopped,
- * so the series never goes back. A dormant flow is forgotten after
- * proc_timeout.
+ * map. The flow goes dormant: it keeps its series but is not dispatched; if
+ * the socket speaks again, its new record (counters from zero) resumes the
+ * series where it stopped, so the series never goes back. A dormant flow
+ * is forgotten after proc_timeout.
  */
-void flowtab_merge_idle(struct flowtab *tab, uint64_t cookie, const struct tcptop_flow *k);
+void flowtab_merge_idle(struct flowtab *tab, uint64_t key, const struct tcptop_flow *k);
 
 /* Merge a kernel per-process overflow record (cumulative values). */
 void flowtab_merge_proc(struct flowtab *tab, const struct tcptop_proc_key *key,
 			const struct tcptop_proc_val *v);
 
 /*
- * Fill cookies[] with up to max kernel flows idle for idle_timeout that may
- * be finalized (UDP: no close event exists). Call after all merges.
+ * Fill keys[] with the kernel map keys of up to max flows idle for
+ * idle_timeout, to take out (UDP: no close event exists). Call after all
+ * merges.
  */
-size_t flowtab_idle(struct flowtab *tab, uint64_t *cookies, size_t max);
+size_t flowtab_idle(struct flowtab *tab, uint64_t *keys, size_t max);
 
 /*
  * Finish a read: flows the kernel no longer has are final, idle

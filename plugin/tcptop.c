@@ -94,13 +94,10 @@ static int tcptop_init(void)
 		.max_procs = tcptop_conf.max_processes,
 		.debug = tcptop_conf.debug,
 	};
+	/* On failure probes_open() has logged the cause in one line. */
 	err = probes_open(&tcptop_probes, &pc);
-	if (err) {
-		ERROR("tcptop plugin: not starting: the BPF programs could not be loaded and "
-		      "attached (%s); collectd needs root or CAP_BPF+CAP_PERFMON",
-		      STRERROR(-err));
+	if (err)
 		return -1;
-	}
 
 	/* Bootstrap entries may add as many flows as the kernel map holds. */
 	fc = (struct flowtab_config){

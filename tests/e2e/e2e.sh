@@ -264,8 +264,8 @@ bpf_prog_ids() {
 	cat /proc/"$1"/fdinfo/* 2>/dev/null | awk '$1 == "prog_id:" { print $2 }' | sort -un
 }
 
-# bpf_progs [ID...]: "id name" of every tcptop_* program bpftool lists,
-# only those among ID... when any are given.
+# bpf_progs [ID...]: "id name" of every tcptop program bpftool lists (named
+# <mode>__<hook>), only those among ID... when any are given.
 bpf_progs() {
 	timeout 10 "$bpftool_bin" -j prog show 2>/dev/null | python3 -c '
 import json, sys
@@ -276,7 +276,8 @@ except ValueError:
     progs = []
 for p in progs:
     name = p.get("name", "")
-    if name.startswith("tcptop_") and (not ids or p["id"] in ids):
+    mine = name.startswith(("tp__", "fexit__", "fentry__", "kprobe__", "kretprobe_"))
+    if mine and (not ids or p["id"] in ids):
         print(p["id"], name)
 ' "$@"
 }
@@ -310,7 +311,7 @@ if [ -n "$ids" ]; then
 else
 	progs_running=
 fi
-for name in tcptop_send tcptop_recv tcptop_state tcptop_retransmit; do
+for name in tp__sock_send_length tp__sock_recv_length tp__inet_sock_set_state tp__tcp_retransmit_skb; do
 	short=${name:0:15}
 	if printf '%s\n' "$progs_running" | awk '{ print $2 }' | grep -qx -e "$name" -e "$short"; then
 		pass "bpftool lists $short while collectd runs ($(printf '%s\n' "$progs_running" | awk -v n="$name" -v m="$short" '$2 == n || $2 == m { print "id " $1; exit }'))"

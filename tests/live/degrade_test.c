@@ -156,8 +156,9 @@ int main(void)
 		CHECK(!(probes_attached(p) & PROBES_HOOK_RECV) &&
 			      (probes_attached(p) & PROBES_HOOK_SEND),
 		      "send attached, recv not (%#x)", probes_attached(p));
-		CHECK(log_lines_with("sock_recv_length", "No such process") == 1,
-		      "exactly one log line names the missing hook and the errno");
+		CHECK(log_lines_with("sock_recv_length", NULL) == 1 &&
+			      log_lines_with("this kernel has no sock_recv_length", NULL) == 1,
+		      "exactly one log line names the missing hook and why");
 		udp_exchange(p);
 		CHECK(tx_bytes == 1000, "sends still counted exactly (%llu)",
 		      (unsigned long long)tx_bytes);
@@ -169,7 +170,7 @@ int main(void)
 	/* Attaching the state hook is refused: one line, the rest works. */
 	nlog = 0;
 	missing[0] = NULL;
-	refuse = "tcptop_state";
+	refuse = "tp__inet_sock_set_state";
 	err = probes_open(&p, &cfg);
 	CHECK(!err, "init succeeds when one hook can't attach (%s)", strerror(-err));
 	if (!err) {
@@ -192,8 +193,8 @@ int main(void)
 	missing[1] = "sock_recv_length";
 	err = probes_open(&p, &cfg);
 	CHECK(err == -ENOTSUP && !p, "init fails without traffic hooks (%d)", err);
-	CHECK(log_lines_with("neither sock_send_length nor sock_recv_length", NULL) == 1,
-	      "a clear line says no traffic can be counted");
+	CHECK(log_lines_with("no attach mode can count traffic", "no sock_send_length") == 1,
+	      "one clear line says no traffic can be counted, and why");
 
 	/* Nothing was left attached by any of the above. */
 	for (int i = 0; i < nlog; i++)

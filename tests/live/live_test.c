@@ -36,6 +36,7 @@
 #include "tcpstates.h"
 
 static bool verbose;
+static enum probes_mode test_mode; /* TCPTOP_ATTACH_MODE */
 
 void tcptop_log(int level, const char *fmt, ...)
 {
@@ -805,7 +806,7 @@ static void test_states(void)
 /* Overflow: a flows map far too small still yields exact process totals. */
 static void test_map_full(void)
 {
-	struct probes_config cfg = { .max_flows = 64, .max_procs = 64 };
+	struct probes_config cfg = { .mode = test_mode, .max_flows = 64, .max_procs = 64 };
 	struct flowtab_config fc = {
 		.max_flows = 128, .max_procs = 64, .idle_timeout = 60, .proc_timeout = 3600
 	};
@@ -931,6 +932,22 @@ static void test_bootstrap(struct preload *pl, long booted)
 	close(pl->lfd);
 }
 
+/* TCPTOP_ATTACH_MODE picks the mode, as AttachMode does (the kernel matrix). */
+static enum probes_mode mode_from_env(void)
+{
+	static const enum probes_mode all[] = { PROBES_MODE_AUTO, PROBES_MODE_TRACEPOINT,
+						PROBES_MODE_FENTRY, PROBES_MODE_KPROBE };
+	const char *s = getenv("TCPTOP_ATTACH_MODE");
+
+	if (!s || !*s)
+		return PROBES_MODE_AUTO;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (!strcmp(s, probes_mode_str(all[i])))
+			return all[i];
+	fprintf(stderr, "live_test: TCPTOP_ATTACH_MODE=%s is not a mode\n", s);
+	exit(2);
+}
+
 int main(void)
 {
 	struct probes_config cfg = { .max_flows = 65536, .max_procs = 4096 };
@@ -949,6 +966,7 @@ int main(void)
 	if (!seen)
 		DIE("calloc");
 
+	test_mode = cfg.mode = mode_from_env();
 	preload_open(&pl);
 	err = probes_open(&P, &cfg);
 	if (err) {
@@ -959,6 +977,8 @@ int main(void)
 		}
 		return 77;
 	}
+	printf("live_test: attach mode %s (asked: %s)\n", probes_mode_name(P),
+	       probes_mode_str(cfg.mode));
 	CHECK((probes_attached(P) & 0xf) == 0xf, "all four hooks attached (mask %#x)",
 	      probes_attached(P));
 	T = flowtab_new(&fc);

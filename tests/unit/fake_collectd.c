@@ -289,7 +289,10 @@ size_t fake_collectd_nvl(void)
 
 const value_list_t *fake_collectd_vl(size_t i)
 {
-	return i < nrecs ? &recs[i].vl : NULL;
+	if (i >= nrecs)
+		return NULL;
+	recs[i].vl.values = recs[i].values; /* recs may have moved since (realloc) */
+	return &recs[i].vl;
 }
 
 void fake_collectd_clear_vl(void)

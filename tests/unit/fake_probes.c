@@ -1,11 +1,9 @@
 /*
  * The libbpf side of the plugin, scripted, for unit tests of
- * plugin/tcptop.c: probes.c (open, close, hooks, health counters),
- * collect.c (one read into the REAL flow table), bootstrap.c and
+ * plugin/tcptop.c: probes.c (open, close, hooks, health counters, the map
+ * reads under the REAL collect.c and flow table), bootstrap.c and
  * tcpstates.c. The kernel's flows map is a list of records the test puts
- * in; collect_once() merges it into the flow table exactly as collect.c
- * does and, like its lookup-and-delete of final records, removes what the table
- * reports final.
+ * in; a take (lookup-and-delete) removes a record, as the kernel does.
  *
  * Handles are real allocations, so a shutdown that forgets one shows up
  * under valgrind or ASan, and a test can ask whether they are still live.
@@ -143,7 +141,7 @@ int probes_read_stats(struct probes *p, uint64_t out[TCPTOP_NSTATS])
 
 /* The kernel's flows map, in insertion order. */
 
-#define KMAX 64
+#define KMAX 512
 
 static struct {
 	uint64_t cookie[KMAX];
@@ -194,12 +192,12 @@ bool fake_kernel_has(uint64_t cookie)
 	return kmap_find(cookie) >= 0;
 }
 
-/* collect.c */
-
-struct collect {
-	struct probes *probes;
-	struct flowtab *tab;
-};
+/*
+ * The map reads collect.c makes. The REAL collect.c runs on top of these,
+ * so a test of the glue also tests one read: merge, take-out of final and
+ * refused records, idle UDP. collect_new/collect_free are wrapped at the
+ * link (--wrap) only to tell whether the glue freed what it made.
+ */
 
 static struct {
 	long fail;
@@ -228,65 +226,72 @@ bool fake_collect_live(void)
 	return co.live != NULL;
 }
 
-struct collect *collect_new(struct probes *p, struct flowtab *tab)
+struct collect *__real_collect_new(struct probes *p, struct flowtab *tab);
+struct collect *__wrap_collect_new(struct probes *p, struct flowtab *tab)
 {
 	if (!p || p != pr.live)
 		fail_msg("collect_new: not the live probes handle");
 	assert_non_null(tab);
 	if (co.live)
 		fail_msg("collect_new: the previous collect was never freed");
-	co.live = calloc(1, sizeof(*co.live));
-	assert_non_null(co.live);
-	co.live->probes = p;
-	co.live->tab = tab;
+	co.live = __real_collect_new(p, tab);
 	return co.live;
 }
 
-void collect_free(struct collect *c)
+void __real_collect_free(struct collect *c);
+void __wrap_collect_free(struct collect *c)
 {
 	if (!c)
 		return;
 	if (c != co.live)
 		fail_msg("collect_free: not the handle collect_new returned");
-	free(c);
+	__real_collect_free(c);
 	co.live = NULL;
 }
 
-/* As collect.c: begin, merge every record, delete the final ones, idle UDP, end. */
-long collect_once(struct collect *c, uint64_t now)
+long probes_read_flows(struct probes *p, probes_flow_cb cb, void *arg)
 {
-	uint64_t final[KMAX], idle[KMAX];
-	size_t nfinal = 0, nidle;
-	long n = (long)kmap.n;
-
-	if (!c || c != co.live)
-		fail_msg("collect_once: not the live collect handle");
-	if (c->probes != pr.live)
-		fail_msg("collect_once: the probes were closed under it");
+	if (!p || p != pr.live)
+		fail_msg("probes_read_flows: not the live probes handle");
 	co.calls++;
 	fake_collectd_clock_advance(co.cost);
-	flowtab_begin(c->tab, now);
 	if (co.fail)
 		return co.fail;
-	flowtab_prefetch(c->tab, kmap.cookie, kmap.n);
-	for (size_t i = 0; i < kmap.n; i++)
-		if (flowtab_merge(c->tab, kmap.cookie[i], &kmap.rec[i]))
-			final[nfinal++] = kmap.cookie[i];
-	for (size_t i = 0; i < nfinal; i++)
-		kmap_delete(final[i]);
+	if (kmap.n)
+		cb(kmap.cookie, kmap.rec, kmap.n, arg);
+	return (long)kmap.n;
+}
 
-	nidle = flowtab_idle(c->tab, idle, KMAX);
-	for (size_t i = 0; i < nidle; i++) {
-		int j = kmap_find(idle[i]);
-		struct tcptop_flow k;
+long probes_drain_gone(struct probes *p, probes_flow_cb cb, void *arg)
+{
+	(void)cb;
+	(void)arg;
+	if (!p || p != pr.live)
+		fail_msg("probes_drain_gone: not the live probes handle");
+	return 0; /* the tracepoint mode: sockets are keyed by cookie */
+}
 
-		if (j >= 0)
-			k = kmap.rec[j];
-		kmap_delete(idle[i]);
-		flowtab_merge_idle(c->tab, idle[i], j >= 0 ? &k : NULL);
-	}
-	flowtab_end(c->tab);
-	return n;
+int probes_take_flow(struct probes *p, uint64_t key, struct tcptop_flow *out)
+{
+	int i;
+
+	if (!p || p != pr.live)
+		fail_msg("probes_take_flow: not the live probes handle");
+	i = kmap_find(key);
+	if (i < 0)
+		return -ENOENT;
+	*out = kmap.rec[i];
+	kmap_delete(key);
+	return 0;
+}
+
+long probes_read_procs(struct probes *p, probes_proc_cb cb, void *arg)
+{
+	(void)cb;
+	(void)arg;
+	if (!p || p != pr.live)
+		fail_msg("probes_read_procs: not the live probes handle");
+	return 0;
 }
 
 /* bootstrap.c */

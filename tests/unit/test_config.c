@@ -683,9 +683,39 @@ static void test_out_of_range_message(void **state)
 	}
 }
 
+/* Every mode AttachMode documents, in any case. */
+static void test_attach_modes(void **state)
+{
+	static const struct {
+		const char *value;
+		enum probes_mode mode;
+	} cases[] = {
+		{ "auto", PROBES_MODE_AUTO },	      { "Tracepoint", PROBES_MODE_TRACEPOINT },
+		{ "fentry", PROBES_MODE_FENTRY },     { "FENTRY", PROBES_MODE_FENTRY },
+		{ "kprobe", PROBES_MODE_KPROBE },     { "KProbe", PROBES_MODE_KPROBE },
+		{ "tracepoint", PROBES_MODE_TRACEPOINT },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tcptop_config c;
+		oconfig_item_t *b = block_new();
+
+		opt_string(b, "AttachMode", cases[i].value);
+		config_defaults(&c);
+		c.mode = PROBES_MODE_AUTO == cases[i].mode ? PROBES_MODE_KPROBE : PROBES_MODE_AUTO;
+		assert_int_equal(parse(&c, b), 0);
+		block_free(b);
+		if (c.mode != cases[i].mode)
+			fail_msg("AttachMode \"%s\" gave mode %d, want %d", cases[i].value, c.mode,
+				 cases[i].mode);
+	}
+	assert_int_equal(fake_log_count(), 0);
+}
+
 static void test_attach_mode_unsupported(void **state)
 {
-	static const char *const modes[] = { "kprobe", "fentry", "", "auto ", "tracepoints" };
+	static const char *const modes[] = { "uprobe", "fentry ", "", "auto ", "tracepoints" };
 	const struct tcptop_config before = custom();
 	struct tcptop_config c;
 	char quoted[64];
@@ -798,7 +828,7 @@ static void test_bad_after_good_same_option(void **state)
 	opt_number(b, "MaxFlows", 1024);
 	opt_number(b, "MaxFlows", 10);
 	opt_string(b, "AttachMode", "tracepoint");
-	opt_string(b, "AttachMode", "kprobe");
+	opt_string(b, "AttachMode", "perf");
 	config_defaults(&c);
 	assert_int_equal(parse(&c, b), 2);
 	block_free(b);
@@ -817,7 +847,7 @@ static void test_every_problem_counted(void **state)
 	opt_number(b, "MaxFlows", 10);
 	opt_number(b, "MaxProcesses", 32);
 	opt_number(b, "Debug", 1);
-	opt_string(b, "AttachMode", "kprobe");
+	opt_string(b, "AttachMode", "perf");
 	o = add_child(b, "Bootstrap");
 	add_boolean(o, false);
 	opt_boolean(o, "Debug", true);
@@ -856,6 +886,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_count),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_out_of_range_message),
+		cmocka_unit_test(test_attach_modes),
 		cmocka_unit_test(test_attach_mode_unsupported),
 		cmocka_unit_test(test_nested_block),
 		cmocka_unit_test(test_bad_among_good),

@@ -180,7 +180,9 @@ static struct tcptop_flow curl_open(void)
 	k.segs[TCPTOP_TX] = 3;
 	k.srtt_us = 2500;
 	k.state = ESTABLISHED;
-	k.flags = TCPTOP_FLOW_OPENED | TCPTOP_FLOW_SEGS;
+	memset(k.flag, 0, sizeof(k.flag));
+	k.flag[TCPTOP_FLAG_OPENED] = 1;
+	k.flag[TCPTOP_FLAG_SEGS] = 1;
 	return k;
 }
 
@@ -596,7 +598,7 @@ static void test_closed_connection(void **state)
 	curl.srtt_us = 3000;
 	curl.retrans = 2;
 	curl.state = CLOSE;
-	curl.flags |= TCPTOP_FLOW_CLOSED;
+	curl.flag[TCPTOP_FLAG_CLOSED] = 1;
 	fake_kernel_put(COOKIE_CURL, &curl);
 	dig.bytes[TCPTOP_TX] = 160;
 	dig.calls[TCPTOP_TX] = 4;
@@ -647,9 +649,11 @@ static void test_listener_no_connection_series(void **state)
 	load();
 	init_ok();
 	lis.state = LISTEN;
-	lis.flags = TCPTOP_FLOW_LISTENER;
+	memset(lis.flag, 0, sizeof(lis.flag));
+	lis.flag[TCPTOP_FLAG_LISTENER] = 1;
 	acc.state = ESTABLISHED;
-	acc.flags = TCPTOP_FLOW_OPENED; /* no SEGS: packets are calls */
+	memset(acc.flag, 0, sizeof(acc.flag));
+	acc.flag[TCPTOP_FLAG_OPENED] = 1; /* no SEGS: packets are calls */
 	acc.bytes[TCPTOP_RX] = 40;
 	acc.bytes[TCPTOP_TX] = 1000;
 	acc.calls[TCPTOP_RX] = 1;
@@ -714,6 +718,53 @@ static void test_report_connections_false(void **state)
 	shutdown_ok();
 }
 
+/*
+ * The user-side flow table is full (MaxFlows 64: 128 flows): the records it
+ * refuses are counted for their process once, through the real collect.c,
+ * and taken out of the kernel map, so the next read doesn't count them
+ * again. Review found 40 bytes counted for 10 + 15 here.
+ */
+static void test_full_table_counts_once(void **state)
+{
+	static const struct opt opts[] = {
+		{ .key = "MaxFlows", .type = OCONFIG_TYPE_NUMBER, .number = 64 },
+		{ .key = "Bootstrap", .type = OCONFIG_TYPE_BOOLEAN, .boolean = false },
+	};
+	enum { NFLOWS = 130 }; /* 2 more than the table holds */
+	uint64_t want = 0;
+	const value_list_t *vl;
+
+	(void)state;
+	load();
+	assert_int_equal(configure(opts, sizeof(opts) / sizeof(opts[0])), 0);
+	init_ok();
+	for (int i = 0; i < NFLOWS; i++) {
+		struct tcptop_flow k =
+			krec(IPPROTO_UDP, "10.0.0.1", (uint16_t)(1000 + i), "10.0.0.2", 53, 9, "many");
+
+		k.bytes[TCPTOP_TX] = i < 128 ? 1 : (i == 128 ? 10 : 15);
+		k.calls[TCPTOP_TX] = 1;
+		want += k.bytes[TCPTOP_TX];
+		fake_kernel_put(100 + i, &k);
+	}
+	read_ok();
+	vl = find("many", "if_octets", "udp");
+	assert_non_null(vl);
+	assert_int_equal(vl->values[1].derive, want);
+	/* The refused records left the kernel map; the tracked ones stayed. */
+	assert_false(fake_kernel_has(100 + 128));
+	assert_false(fake_kernel_has(100 + 129));
+	assert_true(fake_kernel_has(100 + 127));
+
+	/* Nothing moves: nothing more is counted, read after read. */
+	read_ok();
+	read_ok();
+	vl = find("many", "if_octets", "udp");
+	assert_non_null(vl);
+	assert_int_equal(vl->values[1].derive, want);
+	shutdown_ok();
+}
+
 /* Whatever a process calls itself, identifiers stay within [A-Za-z0-9_.-]. */
 static void test_hostile_comm(void **state)
 {
@@ -727,7 +778,8 @@ static void test_hostile_comm(void **state)
 	init_ok();
 	set_comm(&a, "a/b\n..", 6);
 	a.state = ESTABLISHED;
-	a.flags = TCPTOP_FLOW_OPENED;
+	memset(a.flag, 0, sizeof(a.flag));
+	a.flag[TCPTOP_FLAG_OPENED] = 1;
 	a.bytes[TCPTOP_TX] = 10;
 	a.calls[TCPTOP_TX] = 1;
 	set_comm(&b, full, sizeof(full));
@@ -802,10 +854,13 @@ static void test_probes_open_fails(void **state)
 	load();
 	assert_int_not_equal(fake_collectd_init(), 0);
 	assert_int_equal(fake_probes_open_calls(), 1);
-	m = log_find(LOG_ERR, "Operation not permitted");
-	assert_non_null(m);
-	assert_non_null(strstr(m, "tcptop plugin:"));
-	assert_non_null(strstr(m, "BPF"));
+	/*
+	 * probes_open() logs the cause itself, in one line (the live degrade
+	 * test checks it); the glue must not add a guess of its own, such as
+	 * blaming privileges on a kernel that only lacks the hooks.
+	 */
+	m = log_find(LOG_ERR, "CAP_");
+	assert_null(m);
 	assert_int_equal(fake_collectd_registered("read"), 0);
 	assert_int_equal(fake_bootstrap_calls(), 0);
 	assert_false(fake_collect_live());
@@ -993,12 +1048,13 @@ static void test_listener_close_no_series(void **state)
 	load();
 	init_ok();
 	lis.state = LISTEN;
-	lis.flags = TCPTOP_FLOW_LISTENER;
+	memset(lis.flag, 0, sizeof(lis.flag));
+	lis.flag[TCPTOP_FLAG_LISTENER] = 1;
 	fake_kernel_put(10, &lis);
 	read_ok();
 	expect_none("nginx", "if_octets", "tcp_0.0.0.0.8080_to_any");
 	lis.state = CLOSE;
-	lis.flags |= TCPTOP_FLOW_CLOSED;
+	lis.flag[TCPTOP_FLAG_CLOSED] = 1;
 	fake_kernel_put(10, &lis);
 	read_ok();
 	expect_none("nginx", "if_octets", "tcp_0.0.0.0.8080_to_any");
@@ -1059,6 +1115,7 @@ int main(void)
 		cmocka_unit_test(test_closed_connection),
 		cmocka_unit_test(test_listener_no_connection_series),
 		cmocka_unit_test(test_report_connections_false),
+		cmocka_unit_test(test_full_table_counts_once),
 		cmocka_unit_test(test_hostile_comm),
 		cmocka_unit_test(test_config_error),
 		cmocka_unit_test(test_probes_open_fails),
