@@ -43,6 +43,8 @@ struct mode {
 	bool key_by_addr;	       /* no socket cookie here: see bpf/compat.h */
 	const struct hook *hooks;
 	size_t nhooks;
+	/* A known kernel bug that makes the mode unsafe here: why, else NULL. */
+	const char *(*unsafe)(void);
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -98,11 +100,67 @@ static const struct hook shared_hooks[] = {
 	HOOK("tp__tcp_retransmit_skb", NULL, "tcp_retransmit_skb", PROBES_HOOK_RETRANSMIT),
 };
 
+/* Whether this process lives in a PID namespace below the host's. */
+static bool in_child_pidns(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	bool nested = false;
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "NSpid:", 6)) {
+			/* One pid per namespace level: more than one means nested. */
+			nested = strchr(line + 6, '\t') != strrchr(line + 6, '\t');
+			break;
+		}
+	}
+	fclose(f);
+	return nested;
+}
+
+static bool kernel_has_symbol(const char *name)
+{
+	FILE *f = fopen("/proc/kallsyms", "re");
+	char line[512], sym[256];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%*s %*s %255s", sym) == 1 && !strcmp(sym, name);
+	fclose(f);
+	return found;
+}
+
+/*
+ * Detaching a BPF trampoline waits for an RCU-tasks grace period, which
+ * before 6.10 also waits for every exiting task that entered
+ * exit_tasks_rcu_start() (the tasks_rcu_exit_srcu read side; removed by
+ * "rcu-tasks: Eliminate deadlocks involving do_exit() and RCU tasks").
+ * When a PID namespace's init exits, it sits in that read side while it
+ * waits for the namespace's other tasks to die; if one of them is a
+ * collectd detaching fentry programs on its way out, each waits for the
+ * other, for ever (seen by Datadog's agent on container exit). A collectd
+ * in the host's PID namespace can't be in that position: systemd, its
+ * namespace's init, does not exit.
+ */
+static const char *fentry_unsafe(void)
+{
+	if (in_child_pidns() && kernel_has_symbol("tasks_rcu_exit_srcu"))
+		return "in a container's PID namespace, this kernel (before 6.10) can deadlock "
+		       "when collectd stops and detaches fentry programs (tasks_rcu_exit_srcu)";
+	return NULL;
+}
+
 /* AUTO tries them in this order: cheapest per event first (README, Performance). */
 static const struct mode modes[] = {
-	{ PROBES_MODE_TRACEPOINT, BPF_TRACE_RAW_TP, false, tracepoint_hooks, N(tracepoint_hooks) },
-	{ PROBES_MODE_FENTRY, BPF_TRACE_FENTRY, true, fentry_hooks, N(fentry_hooks) },
-	{ PROBES_MODE_KPROBE, BPF_TRACE_FENTRY, true, kprobe_hooks, N(kprobe_hooks) },
+	{ PROBES_MODE_TRACEPOINT, BPF_TRACE_RAW_TP, false, tracepoint_hooks, N(tracepoint_hooks),
+	  NULL },
+	{ PROBES_MODE_FENTRY, BPF_TRACE_FENTRY, true, fentry_hooks, N(fentry_hooks),
+	  fentry_unsafe },
+	{ PROBES_MODE_KPROBE, BPF_TRACE_FENTRY, true, kprobe_hooks, N(kprobe_hooks), NULL },
 };
 
 #define MAX_SLOTS 16
@@ -473,8 +531,13 @@ static void mode_unusable(const struct probes *p, const struct mode *m, char *bu
 static int mode_try(struct probes *p, const struct mode *m, const struct probes_config *cfg,
 		    char *why, size_t len)
 {
+	const char *unsafe = m->unsafe ? m->unsafe() : NULL;
 	int err;
 
+	if (unsafe) {
+		snprintf(why, len, "%s", unsafe);
+		return -EDEADLK;
+	}
 	slots_init(p, m);
 	slots_find(p, m);
 	err = slots_load(p, m, cfg);

@@ -690,9 +690,12 @@ static void test_attach_modes(void **state)
 		const char *value;
 		enum probes_mode mode;
 	} cases[] = {
-		{ "auto", PROBES_MODE_AUTO },	      { "Tracepoint", PROBES_MODE_TRACEPOINT },
-		{ "fentry", PROBES_MODE_FENTRY },     { "FENTRY", PROBES_MODE_FENTRY },
-		{ "kprobe", PROBES_MODE_KPROBE },     { "KProbe", PROBES_MODE_KPROBE },
+		{ "auto", PROBES_MODE_AUTO },
+		{ "Tracepoint", PROBES_MODE_TRACEPOINT },
+		{ "fentry", PROBES_MODE_FENTRY },
+		{ "FENTRY", PROBES_MODE_FENTRY },
+		{ "kprobe", PROBES_MODE_KPROBE },
+		{ "KProbe", PROBES_MODE_KPROBE },
 		{ "tracepoint", PROBES_MODE_TRACEPOINT },
 	};
 

@@ -730,7 +730,9 @@ static void test_full_table_counts_once(void **state)
 		{ .key = "MaxFlows", .type = OCONFIG_TYPE_NUMBER, .number = 64 },
 		{ .key = "Bootstrap", .type = OCONFIG_TYPE_BOOLEAN, .boolean = false },
 	};
-	enum { NFLOWS = 130 }; /* 2 more than the table holds */
+	enum {
+		NFLOWS = 130
+	}; /* 2 more than the table holds */
 	uint64_t want = 0;
 	const value_list_t *vl;
 
@@ -739,8 +741,8 @@ static void test_full_table_counts_once(void **state)
 	assert_int_equal(configure(opts, sizeof(opts) / sizeof(opts[0])), 0);
 	init_ok();
 	for (int i = 0; i < NFLOWS; i++) {
-		struct tcptop_flow k =
-			krec(IPPROTO_UDP, "10.0.0.1", (uint16_t)(1000 + i), "10.0.0.2", 53, 9, "many");
+		struct tcptop_flow k = krec(IPPROTO_UDP, "10.0.0.1", (uint16_t)(1000 + i),
+					    "10.0.0.2", 53, 9, "many");
 
 		k.bytes[TCPTOP_TX] = i < 128 ? 1 : (i == 128 ? 10 : 15);
 		k.calls[TCPTOP_TX] = 1;
