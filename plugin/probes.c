@@ -194,7 +194,11 @@ struct probes {
 /* ---- libbpf's log ---- */
 
 static bool debug_on;
-static bool quiet; /* probing a mode that may be passed over: libbpf says nothing */
+/*
+ * Trying a mode: libbpf's lines are for Debug only. What failed is said
+ * in one line of ours, naming the hook and the errno.
+ */
+static bool quiet;
 
 static void log_line(int level, const char *s, size_t n)
 {
@@ -214,8 +218,10 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	char *buf = NULL;
 	char *s;
 
-	if (quiet || (level == LIBBPF_DEBUG && !debug_on))
+	if ((quiet || level == LIBBPF_DEBUG) && !debug_on)
 		return 0;
+	if (quiet)
+		lvl = LOG_DEBUG;
 	if (vasprintf(&buf, fmt, ap) < 0)
 		return 0;
 	/* libbpf starts most messages with its own name: don't say it twice. */
@@ -503,24 +509,26 @@ static void mode_unusable(const struct probes *p, const struct mode *m, char *bu
 			ok |= p->slots[i].h->role;
 	for (size_t i = 0; i < p->nslots; i++) {
 		const struct slot *s = &p->slots[i];
+		bool traffic = s->h->role & (PROBES_HOOK_SEND | PROBES_HOOK_RECV);
+
+		/* The first traffic hook that is missing: the likeliest cause. */
+		if (!(ok & (PROBES_HOOK_SEND | PROBES_HOOK_RECV)) && traffic && slot_missing(s)) {
+			slot_reason(s, buf, len);
+			return;
+		}
+	}
+	if (!(ok & (PROBES_HOOK_SEND | PROBES_HOOK_RECV))) {
+		snprintf(buf, len, "no traffic hook could be attached");
+		return;
+	}
+	for (size_t i = 0; i < p->nslots; i++) {
+		const struct slot *s = &p->slots[i];
 
 		if (m->key_by_addr && s->h->role == PROBES_HOOK_FREE && s->state != SLOT_ATTACHED) {
 			slot_reason(s, buf, len);
 			return;
 		}
 	}
-	if (ok & (PROBES_HOOK_SEND | PROBES_HOOK_RECV))
-		return;
-	/* Name the first traffic hook that is missing: the likeliest cause. */
-	for (size_t i = 0; i < p->nslots; i++) {
-		const struct slot *s = &p->slots[i];
-
-		if ((s->h->role & (PROBES_HOOK_SEND | PROBES_HOOK_RECV)) && slot_missing(s)) {
-			slot_reason(s, buf, len);
-			return;
-		}
-	}
-	snprintf(buf, len, "no traffic hook could be attached");
 }
 
 /*
@@ -609,7 +617,9 @@ static int choose_auto(struct probes *p, const struct probes_config *cfg)
 			used = sizeof(passed) - 1;
 	}
 	if (partial) {
+		quiet = true;
 		err = mode_try(p, partial, cfg, why, sizeof(why));
+		quiet = false;
 		if (err >= 0) {
 			tcptop_log(LOG_INFO,
 				   "tcptop plugin: attach mode %s chosen, with hooks missing; "
@@ -673,7 +683,9 @@ int probes_open(struct probes **out, const struct probes_config *cfg)
 			goto cleanup;
 	} else {
 		m = mode_find(cfg->mode);
+		quiet = true;
 		err = m ? mode_try(p, m, cfg, why, sizeof(why)) : -EINVAL;
+		quiet = false;
 		if (err < 0) {
 			tcptop_log(LOG_ERR,
 				   "tcptop plugin: AttachMode %s can't work on this kernel: %s",
