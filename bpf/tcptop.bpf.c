@@ -178,15 +178,44 @@ static __always_inline void set_owner(struct tcptop_flow *f)
 	f->tgid = bpf_get_current_pid_tgid() >> 32;
 }
 
-/*
- * Unique per record in key_by_addr mode: the time in ns and the CPU. Two
- * records made on one CPU within one ns would need a program to run in
- * under a nanosecond. The top bit stays clear (user space's bootstrap
- * entries use it).
- */
-static __always_inline __u64 new_id(void)
+static __always_inline __u64 mix64(__u64 x)
 {
-	return ((bpf_ktime_get_ns() << 12) | (bpf_get_smp_processor_id() & 0xfff)) & ~(1ULL << 63);
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+/* key_by_addr: a per-CPU count of records made, for their ids. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} idgen SEC(".maps");
+
+/*
+ * Unique per record in key_by_addr mode. Two sockets that exist at once
+ * have different addresses; two records of one address (a socket and the
+ * next one there, or a socket whose idle record was taken out) are made
+ * at different counts of this CPU's counter or on different CPUs. The
+ * clock alone is not enough: a guest's clock may tick in milliseconds.
+ * Mixed into 63 bits (user space's bootstrap entries use the top bit).
+ */
+static __always_inline __u64 new_id(const struct sock *sk)
+{
+	__u64 addr = 0, count = 0, ptr = (__u64)(unsigned long)sk;
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&idgen, &zero);
+
+	if (n)
+		count = ++*n; /* per-CPU: a program nested on this CPU may share it */
+	/* The verifier refuses arithmetic on a BTF pointer: copy it as a number. */
+	bpf_probe_read_kernel(&addr, sizeof(addr), &ptr);
+	return mix64(addr ^ mix64(bpf_ktime_get_ns() ^ count << 20 ^ bpf_get_smp_processor_id())) &
+	       ~(1ULL << 63);
 }
 
 static __always_inline __u64 flow_key(const struct sock *sk)
@@ -215,7 +244,7 @@ static __always_inline struct tcptop_flow *flow_create(const struct sock *sk, __
 	f.family = family;
 	f.proto = proto;
 	if (key_by_addr)
-		f.id = new_id();
+		f.id = new_id(sk);
 	read_addrs(&f, sk, a);
 	if (proto == IPPROTO_TCP) {
 		f.state = sk_state(sk, a);
@@ -233,15 +262,13 @@ static __always_inline struct tcptop_flow *flow_create(const struct sock *sk, __
 }
 
 /*
- * key_by_addr only: a final record whose socket is not closed belongs to a
- * freed socket whose record could not be moved to `gone` (full); the
- * socket now at that address must not add to it. User space takes such a
- * record out on its next read.
+ * key_by_addr only: the record of a freed socket that could not be moved to
+ * `gone` (full); the socket now at that address must not add to it. User
+ * space takes such a record out on its next read.
  */
-static __always_inline bool stale(const struct tcptop_flow *f, __u16 proto, __u8 state)
+static __always_inline bool stale(const struct tcptop_flow *f)
 {
-	return key_by_addr && f->flag[TCPTOP_FLAG_CLOSED] &&
-	       (proto != IPPROTO_TCP || state != TCP_CLOSE);
+	return key_by_addr && f->flag[TCPTOP_FLAG_FREED];
 }
 
 /* The flows map can't take this update: keep the process totals exact anyway. */
@@ -271,16 +298,6 @@ static __always_inline void proc_overflow(__u16 proto, int dir, __u64 bytes, __u
 	}
 	if (retrans)
 		ATOMIC_ADD(&v->retrans, retrans);
-}
-
-static __always_inline __u64 mix64(__u64 x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
 }
 
 /*
@@ -324,6 +341,48 @@ static __always_inline struct tcptop_flow *peer_get(const struct tcptop_flow *so
 }
 
 /*
+ * key_by_addr: move a record out of `flows` to `gone`, by its unique id,
+ * marked final (FREED), leaving the address to the socket that has it now.
+ * The delete decides who has the record: if user space took it out first,
+ * it merges it itself and `gone` must not get a copy.
+ */
+static __always_inline void retire(__u64 key, const struct tcptop_flow *f)
+{
+	struct tcptop_flow rec;
+
+	__builtin_memcpy(&rec, f, sizeof(rec));
+	if (bpf_map_delete_elem(&flows, &key))
+		return;
+	rec.flag[TCPTOP_FLAG_FREED] = 1;
+	if (!bpf_map_update_elem(&gone, &rec.id, &rec, BPF_NOEXIST))
+		return;
+	/* `gone` is full: leave it final in `flows`; stale() keeps it apart. */
+	stat_add(TCPTOP_STAT_GONE_FULL, 1);
+	if (bpf_map_update_elem(&flows, &key, &rec, BPF_NOEXIST)) {
+		stat_add(TCPTOP_STAT_PROC_FULL, 1);
+		stat_add(TCPTOP_STAT_LOST_BYTES, rec.bytes[TCPTOP_RX] + rec.bytes[TCPTOP_TX]);
+	}
+}
+
+/*
+ * key_by_addr: the socket is being freed and its address may be handed to
+ * the next socket at once. This is how a socket's record ends in these
+ * modes: user space takes none out while the socket lives, except idle
+ * UDP ones. (kprobe programs are skipped when another one runs on the same
+ * CPU, so this can be missed: account() and on_state() also notice a new
+ * socket at an old address.)
+ */
+static __always_inline int on_free(const struct sock *sk)
+{
+	__u64 key = (__u64)(unsigned long)sk;
+	struct tcptop_flow *f = bpf_map_lookup_elem(&flows, &key);
+
+	if (f)
+		retire(key, f);
+	return 0;
+}
+
+/*
  * The hot path: runs on every send and receive of the machine. `peer` is
  * the remote endpoint where the hook sees one (unconnected UDP), else NULL.
  */
@@ -363,6 +422,15 @@ static __always_inline int account(const struct sock *sk, __s64 bytes, int dir,
 		__u64 key = flow_key(sk);
 
 		f = bpf_map_lookup_elem(&flows, &key);
+		/*
+		 * key_by_addr: a record of another local port is a freed
+		 * socket's whose free was not seen (see on_free()).
+		 */
+		if (f && key_by_addr && f->lport && !f->flag[TCPTOP_FLAG_FREED] &&
+		    f->lport != SK_READ(a, sk, __sk_common.skc_num)) {
+			retire(key, f);
+			f = NULL;
+		}
 		if (!f)
 			f = flow_create(sk, key, family, proto, true, false, a);
 		if (!f) {
@@ -370,7 +438,7 @@ static __always_inline int account(const struct sock *sk, __s64 bytes, int dir,
 			return 0;
 		}
 	}
-	if (stale(f, proto, state)) {
+	if (stale(f)) {
 		proc_overflow(proto, dir, bytes, 0, true);
 		return 0;
 	}
@@ -526,6 +594,16 @@ static __always_inline int on_state(const struct sock *sk, int oldstate, int new
 
 	key = flow_key(sk);
 	f = bpf_map_lookup_elem(&flows, &key);
+	/*
+	 * key_by_addr: a closed record at a socket that is opening (connect,
+	 * listen, or a passive child) is a freed socket's whose free was not
+	 * seen (see on_free()).
+	 */
+	if (f && key_by_addr && f->flag[TCPTOP_FLAG_CLOSED] && !f->flag[TCPTOP_FLAG_FREED] &&
+	    (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN || newstate == TCP_SYN_RECV)) {
+		retire(key, f);
+		f = NULL;
+	}
 	if (!f) {
 		bool active = newstate == TCP_SYN_SENT;
 		/*
@@ -541,7 +619,7 @@ static __always_inline int on_state(const struct sock *sk, int oldstate, int new
 			stat_add(TCPTOP_STAT_FLOW_FULL, 1);
 			return 0;
 		}
-		if (active || passive)
+		if (active || (passive && newstate == TCP_ESTABLISHED))
 			f->flag[TCPTOP_FLAG_OPENED] = 1;
 		if (passive) {
 			__u32 lk = listener_key(family, f->lport);
@@ -553,11 +631,24 @@ static __always_inline int on_state(const struct sock *sk, int oldstate, int new
 				f->flag[TCPTOP_FLAG_OWNER_GUESS] = 1;
 			}
 		}
-	} else if (stale(f, IPPROTO_TCP, newstate)) {
+	} else if (stale(f)) {
 		stat_add(TCPTOP_STAT_FLOW_FULL, 1);
 		return 0;
-	} else if (!f->lport || oldstate == TCP_SYN_SENT) {
-		/* connect() enters SYN_SENT before it picks the local port. */
+	} else if (f->flag[TCPTOP_FLAG_LISTENER] && newstate != TCP_CLOSE) {
+		/*
+		 * A listener only ever goes to CLOSE. This is a passive child's
+		 * first transition (LISTEN -> SYN_RECV, in inet_csk_clone_lock),
+		 * made while the child still carries the listener's cookie (seen
+		 * on 6.12): not the listener's. The child's own record starts at
+		 * SYN_RECV -> ESTABLISHED.
+		 */
+		return 0;
+	} else if (!f->lport || oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV) {
+		/*
+		 * connect() enters SYN_SENT before it picks the local port, and
+		 * inet_csk_clone_lock() moves a passive child to SYN_RECV before
+		 * it sets the child's remote address and port.
+		 */
 		read_addrs(f, sk, ACC_BTF);
 	}
 
@@ -575,6 +666,17 @@ static __always_inline int on_state(const struct sock *sk, int oldstate, int new
 		bpf_map_delete_elem(&listeners, &lk);
 	}
 
+	/*
+	 * A passive open counts once its handshake completes. A child the
+	 * kernel drops from SYN_RECV (its listener's accept queue was full)
+	 * never was a connection.
+	 */
+	if (oldstate == TCP_SYN_RECV) {
+		if (newstate == TCP_ESTABLISHED)
+			f->flag[TCPTOP_FLAG_OPENED] = 1;
+		else if (newstate == TCP_CLOSE && !f->flag[TCPTOP_FLAG_OPENED])
+			f->flag[TCPTOP_FLAG_LISTENER] = 1;
+	}
 	f->state = newstate;
 	if (newstate == TCP_CLOSE) {
 		read_tcp(f, sk, ACC_BTF); /* final segment counts */
@@ -596,40 +698,11 @@ static __always_inline int on_retransmit(const struct sock *sk)
 	f = bpf_map_lookup_elem(&flows, &key);
 	if (!f)
 		f = flow_create(sk, key, family, IPPROTO_TCP, false, false, ACC_BTF);
-	if (!f || stale(f, IPPROTO_TCP, sk_state(sk, ACC_BTF))) {
+	if (!f || stale(f)) {
 		proc_overflow(IPPROTO_TCP, -1, 0, 1, true);
 		return 0;
 	}
 	ATOMIC_ADD(&f->retrans, 1);
-	return 0;
-}
-
-/*
- * key_by_addr: the socket is being freed and its address may be handed to
- * the next socket at once. Move its record to `gone`, by its unique id,
- * marked final. The delete decides who has the record: if user space took
- * it out first, it merges it itself and `gone` must not get a copy.
- */
-static __always_inline int on_free(const struct sock *sk)
-{
-	__u64 key = (__u64)(unsigned long)sk;
-	struct tcptop_flow rec, *f;
-
-	f = bpf_map_lookup_elem(&flows, &key);
-	if (!f)
-		return 0;
-	__builtin_memcpy(&rec, f, sizeof(rec));
-	if (bpf_map_delete_elem(&flows, &key))
-		return 0;
-	rec.flag[TCPTOP_FLAG_CLOSED] = 1;
-	if (!bpf_map_update_elem(&gone, &rec.id, &rec, BPF_NOEXIST))
-		return 0;
-	/* `gone` is full: leave it final in `flows`; stale() keeps it apart. */
-	stat_add(TCPTOP_STAT_GONE_FULL, 1);
-	if (bpf_map_update_elem(&flows, &key, &rec, BPF_NOEXIST)) {
-		stat_add(TCPTOP_STAT_PROC_FULL, 1);
-		stat_add(TCPTOP_STAT_LOST_BYTES, rec.bytes[TCPTOP_RX] + rec.bytes[TCPTOP_TX]);
-	}
 	return 0;
 }
 

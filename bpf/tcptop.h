@@ -23,12 +23,13 @@ enum tcptop_dir {
  */
 enum tcptop_flag {
 	TCPTOP_FLAG_OPENED = 0,	 /* saw the open (SYN_SENT, or SYN_RECV->ESTABLISHED) */
-	TCPTOP_FLAG_CLOSED,	 /* final: TCP_CLOSE, or the socket was freed */
+	TCPTOP_FLAG_CLOSED,	 /* TCP_CLOSE: final where keyed by cookie */
 	TCPTOP_FLAG_SEGS,	 /* segs[] hold the socket's data segment counters */
-	TCPTOP_FLAG_LISTENER,	 /* a listening socket: not a connection */
+	TCPTOP_FLAG_LISTENER,	 /* not a connection: a listener, or a child dropped in SYN_RECV */
 	TCPTOP_FLAG_OWNER_GUESS, /* owner inherited from the listener, not yet seen */
 	TCPTOP_FLAG_PEER,	 /* unconnected UDP: this record is one remote endpoint */
 	TCPTOP_FLAG_HUB,	 /* unconnected UDP socket: its traffic is in PEER records */
+	TCPTOP_FLAG_FREED,	 /* key_by_addr: the socket was freed; the record is final */
 	TCPTOP_NFLAGS,
 };
 

@@ -6,10 +6,15 @@
 /* Idle flows taken out per read; more wait for the next read. */
 #define IDLE_MAX 4096
 
+struct take {
+	uint64_t key; /* in the kernel map */
+	uint64_t id;  /* the flow's */
+};
+
 struct collect {
 	struct probes *probes;
 	struct flowtab *tab;
-	uint64_t *final; /* kernel keys of records to take out this read */
+	struct take *final; /* records to take out this read */
 	size_t nfinal, cap;
 	uint64_t idle[IDLE_MAX];
 };
@@ -33,18 +38,18 @@ void collect_free(struct collect *c)
 	free(c);
 }
 
-static void final_add(struct collect *c, uint64_t key)
+static void final_add(struct collect *c, uint64_t key, uint64_t id)
 {
 	if (c->nfinal == c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 1024;
-		uint64_t *v = realloc(c->final, cap * sizeof(*v));
+		struct take *v = realloc(c->final, cap * sizeof(*v));
 
 		if (!v)
 			return; /* taken out on a later read instead */
 		c->final = v;
 		c->cap = cap;
 	}
-	c->final[c->nfinal++] = key;
+	c->final[c->nfinal++] = (struct take){ key, id };
 }
 
 static void merge_flows(const uint64_t *keys, const struct tcptop_flow *k, size_t n, void *arg)
@@ -54,7 +59,7 @@ static void merge_flows(const uint64_t *keys, const struct tcptop_flow *k, size_
 	flowtab_prefetch(c->tab, keys, k, n);
 	for (size_t i = 0; i < n; i++)
 		if (flowtab_merge(c->tab, keys[i], &k[i]) != FLOWTAB_LIVE)
-			final_add(c, keys[i]);
+			final_add(c, keys[i], flows_record_id(keys[i], &k[i]));
 }
 
 /* Records of freed sockets: already out of the kernel map, and final. */
@@ -91,13 +96,17 @@ long collect_once(struct collect *c, uint64_t now)
 	 * close), and merged by the taken record's own id: where records are
 	 * keyed by socket address it may be a newer socket's. A record that is
 	 * no longer there was taken by the kernel's socket-freed hook and
-	 * comes through `gone`; its flow stays until then.
+	 * comes through `gone`.
 	 */
 	for (size_t i = 0; i < c->nfinal; i++) {
 		struct tcptop_flow k;
+		int err = probes_take_flow(c->probes, c->final[i].key, &k);
 
-		if (!probes_take_flow(c->probes, c->final[i], &k))
-			flowtab_merge_final(c->tab, c->final[i], &k);
+		if (!err)
+			flowtab_merge_final(c->tab, c->final[i].key, &k);
+		else if (err != -ENOENT)
+			/* Still in the map: its flow must stay, or the next read counts it again. */
+			flowtab_keep(c->tab, c->final[i].id);
 	}
 	probes_read_procs(c->probes, merge_proc, c);
 

@@ -571,8 +571,8 @@ enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struc
 	if (f && f->dormant)
 		f->dormant = false; /* the socket spoke again: its series goes on */
 	/* Most records of a busy table did not move since the last read. */
-	if (f && f->pid && !k->flag[TCPTOP_FLAG_CLOSED] && k->state == f->state &&
-	    k->bytes[0] == f->k_bytes[0] && k->bytes[1] == f->k_bytes[1] &&
+	if (f && f->pid && !k->flag[TCPTOP_FLAG_CLOSED] && !k->flag[TCPTOP_FLAG_FREED] &&
+	    k->state == f->state && k->bytes[0] == f->k_bytes[0] && k->bytes[1] == f->k_bytes[1] &&
 	    k->calls[0] == f->k_calls[0] && k->calls[1] == f->k_calls[1] &&
 	    k->retrans == f->k_retrans && (!k->srtt_us || k->srtt_us == f->srtt_us) &&
 	    owner_same(f, k) &&
@@ -588,7 +588,8 @@ enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struc
 			return FLOWTAB_REFUSED; /* counted once, when taken out */
 	}
 	f->kkey = key;
-	if (!f->name[0] || (k->lport && f->t.lport != k->lport)) {
+	if (!f->name[0] || (k->lport && f->t.lport != k->lport) ||
+	    (k->rport && f->t.rport != k->rport)) {
 		struct tuple t;
 
 		tuple_from_kernel(&t, k);
@@ -656,8 +657,15 @@ enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struc
 			p->last_active = tab->now;
 	}
 	f->gen = tab->gen;
-	/* CLOSE without the flag: the state hook is missing or the record is stale. */
-	if (k->flag[TCPTOP_FLAG_CLOSED] || (k->proto == IPPROTO_TCP && k->state == 7))
+	/*
+	 * Final. Keyed by cookie (id 0): at the close, and CLOSE without the
+	 * flag means the state hook is missing or the record is stale. Keyed
+	 * by address: only once the socket is freed, since until then the
+	 * record stays in the kernel map (data read after a reset) and taking
+	 * it out could take a newer socket's at the same address.
+	 */
+	if (k->id ? k->flag[TCPTOP_FLAG_FREED] :
+		    k->flag[TCPTOP_FLAG_CLOSED] || (k->proto == IPPROTO_TCP && k->state == 7))
 		f->done = true;
 	if (p)
 		flow_count_lifecycle(p, f, k, tab->now);
@@ -694,6 +702,14 @@ void flowtab_merge_final(struct flowtab *tab, uint64_t key, const struct tcptop_
 	f = flow_find(tab, flows_record_id(key, k));
 	if (f)
 		f->done = true;
+}
+
+void flowtab_keep(struct flowtab *tab, uint64_t id)
+{
+	struct flow *f = flow_find(tab, id);
+
+	if (f)
+		f->done = false;
 }
 
 void flowtab_merge_proc(struct flowtab *tab, const struct tcptop_proc_key *key,

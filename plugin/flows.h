@@ -172,6 +172,12 @@ void flowtab_merge_final(struct flowtab *tab, uint64_t key, const struct tcptop_
  */
 void flowtab_merge_idle(struct flowtab *tab, uint64_t key, const struct tcptop_flow *k);
 
+/*
+ * A final record could not be taken out of the kernel map: keep the flow
+ * of that id (not final), so the record is not counted again next read.
+ */
+void flowtab_keep(struct flowtab *tab, uint64_t id);
+
 /* Merge a kernel per-process overflow record (cumulative values). */
 void flowtab_merge_proc(struct flowtab *tab, const struct tcptop_proc_key *key,
 			const struct tcptop_proc_val *v);

@@ -840,7 +840,8 @@ int probes_take_flow(struct probes *p, uint64_t key, struct tcptop_flow *out)
 
 	if (!bpf_map_lookup_and_delete_elem(fd, &key, out))
 		return 0;
-	if (errno != ENOTSUP && errno != EOPNOTSUPP && errno != EINVAL)
+	/* 5.10 answers with the kernel's own ENOTSUPP (524), not ENOTSUP. */
+	if (errno != ENOTSUP && errno != EOPNOTSUPP && errno != EINVAL && errno != 524)
 		return -errno;
 	/*
 	 * Before 5.14 hash maps lack lookup-and-delete. The delete decides:

@@ -437,6 +437,59 @@ static void test_vanished_record_is_final(void **state)
 	flowtab_free(tab);
 }
 
+/*
+ * Keyed by socket address (fentry, kprobe): a record has an id, a closed
+ * connection's record stays in the kernel map until its socket is freed
+ * (it is not taken out, it could be a newer socket's by then), and the
+ * record that comes through `gone` ends it, counted once. A newer socket
+ * at the same address, with another id, is another flow.
+ */
+static void test_address_keyed_records(void **state)
+{
+	struct flowtab *tab = mktab(16, 16);
+	struct tcptop_flow k = krec(IPPROTO_TCP, 1, 2, 9, "x"), newer;
+	const uint64_t addr = 0xffff888012345600ULL;
+
+	(void)state;
+	k.id = 77;
+	k.state = 1;
+	k.bytes[TCPTOP_TX] = 100;
+	flowtab_begin(tab, 1);
+	assert_int_equal(flowtab_merge(tab, addr, &k), FLOWTAB_LIVE);
+	flowtab_end(tab);
+	assert_non_null(get_flow(tab, 77));
+
+	/* Closed: stays live (not taken out), more bytes read after the close count. */
+	k.state = 7;
+	k.flag[TCPTOP_FLAG_CLOSED] = 1;
+	k.bytes[TCPTOP_TX] = 150;
+	flowtab_begin(tab, 2);
+	assert_int_equal(flowtab_merge(tab, addr, &k), FLOWTAB_LIVE);
+	flowtab_end(tab);
+	assert_false(get_flow(tab, 77)->done);
+	assert_int_equal(flowtab_expire(tab), 0);
+
+	/* Freed: its last values arrive through `gone`; final, dropped after dispatch. */
+	k.flag[TCPTOP_FLAG_FREED] = 1;
+	k.bytes[TCPTOP_TX] = 160;
+	flowtab_begin(tab, 3);
+	flowtab_merge_final(tab, addr, &k);
+	/* A newer socket at the same address, seen in the same read. */
+	newer = krec(IPPROTO_TCP, 3, 4, 9, "x");
+	newer.id = 78;
+	newer.state = 1;
+	newer.bytes[TCPTOP_TX] = 5;
+	assert_int_equal(flowtab_merge(tab, addr, &newer), FLOWTAB_LIVE);
+	flowtab_end(tab);
+	assert_true(get_flow(tab, 77)->done);
+	assert_int_equal(get_flow(tab, 77)->total.bytes[TCPTOP_TX], 160);
+	assert_false(get_flow(tab, 78)->done);
+	assert_int_equal(get_proc(tab, "x")->tcp.bytes[TCPTOP_TX], 165);
+	assert_int_equal(flowtab_expire(tab), 1);
+	assert_null(get_flow(tab, 77));
+	flowtab_free(tab);
+}
+
 static void test_flow_table_full_keeps_process_totals(void **state)
 {
 	struct flowtab *tab = mktab(1, 16);
@@ -688,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_idle_udp_finalized),
 		cmocka_unit_test(test_idle_udp_dormant_then_resumes),
 		cmocka_unit_test(test_vanished_record_is_final),
+		cmocka_unit_test(test_address_keyed_records),
 		cmocka_unit_test(test_flow_table_full_keeps_process_totals),
 		cmocka_unit_test(test_process_table_full_goes_to_other),
 		cmocka_unit_test(test_overflow_records_merge_as_deltas),
