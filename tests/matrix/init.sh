@@ -4,6 +4,8 @@
 # Runs what the kernel command line asks, in order, then powers off:
 #   tcptop.runs=live:fentry,live:kprobe,collectd
 #     live:MODE   TCPTOP_ATTACH_MODE=MODE CI=true /live_test
+#     live:pidns-MODE  the live test, in auto mode from a child PID namespace,
+#                 only checks that it chose MODE (fentry's detach deadlock)
 #     collectd    the real collectd with a bare "LoadPlugin tcptop" (auto
 #                 mode), csv and logfile; /traffic makes known traffic; the
 #                 last csv row of each of its processes must be exact.
@@ -48,9 +50,19 @@ show() {
 
 run_live() {
 	mode=$1
+	case $mode in pidns-*) mode=pidns=${mode#pidns-} ;; esac
 	echo "MATRIX-BEGIN live $mode uptime=$(cut -d' ' -f1 /proc/uptime)"
-	TCPTOP_ATTACH_MODE=$mode CI=true timeout -s KILL "$LIVE_TIMEOUT" /live_test \
-		>/tmp/live.out 2>&1
+	case $mode in
+	pidns=*)
+		# auto, from a child PID namespace: must choose ${mode#pidns=}.
+		TCPTOP_ATTACH_MODE=auto TCPTOP_EXPECT_MODE=${mode#pidns=} CI=true \
+			timeout -s KILL "$LIVE_TIMEOUT" unshare -p -f /live_test >/tmp/live.out 2>&1
+		;;
+	*)
+		TCPTOP_ATTACH_MODE=$mode CI=true timeout -s KILL "$LIVE_TIMEOUT" /live_test \
+			>/tmp/live.out 2>&1
+		;;
+	esac
 	rc=$?
 	show "live[$mode]" /tmp/live.out
 	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' /tmp/live.out | tail -n 1)

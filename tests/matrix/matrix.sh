@@ -3,8 +3,11 @@
 # with a bare "LoadPlugin tcptop" (auto mode), on Debian's own kernels,
 # booted under qemu's software emulation (TCG) from an initramfs.
 #
-#   kernel 5.10 (Debian 11)  live fentry, kprobe; collectd
-#   kernel 6.1  (Debian 12)  live fentry, kprobe; collectd
+#   kernel 5.10 (Debian 11)  live fentry, kprobe; collectd; auto in a child
+#                            PID namespace: fentry (built without TASKS_RCU,
+#                            this kernel can't hit the detach deadlock)
+#   kernel 6.1  (Debian 12)  live fentry, kprobe; collectd; auto in a child
+#                            PID namespace: kprobe (it can)
 #   kernel 6.12 (Debian 12)  live tracepoint, fentry, kprobe; collectd (must
 #                            choose tracepoint)
 #
@@ -29,6 +32,8 @@
 #   TCPTOP_MATRIX                    the cells, e.g. "6.12:fentry,collectd 5.10:kprobe"
 #                                    KERNEL:RUN,...; RUN is a live-test mode
 #                                    (auto, tracepoint, fentry, kprobe),
+#                                    "pidns=MODE" (auto from a child PID
+#                                    namespace must choose MODE),
 #                                    "collectd", or "collectd=MODE" (auto must
 #                                    choose MODE). KERNEL is a Debian series:
 #                                    5.10, 6.1, 6.12.
@@ -64,7 +69,7 @@ if [ -z "$cd_plugindir" ]; then
 fi
 cache=${TCPTOP_MATRIX_CACHE:-/var/cache/tcptop-matrix}
 work=${TCPTOP_MATRIX_WORK:-$builddir/tests/matrix-work}
-matrix=${TCPTOP_MATRIX:-"5.10:fentry,kprobe,collectd 6.1:fentry,kprobe,collectd 6.12:tracepoint,fentry,kprobe,collectd=tracepoint"}
+matrix=${TCPTOP_MATRIX:-"5.10:fentry,kprobe,collectd,pidns=fentry 6.1:fentry,kprobe,collectd,pidns=kprobe 6.12:tracepoint,fentry,kprobe,collectd=tracepoint"}
 # Guests mostly wait (sleeps, intervals): three at once on two cores took
 # 127 s here against 218 s one at a time. Each may use 1 GiB.
 mem_kib=$(awk '$1 == "MemAvailable:" { print $2 }' /proc/meminfo 2>/dev/null)
@@ -110,7 +115,9 @@ for entry in $matrix; do
 	for run in ${r//,/ }; do
 		case $run in
 		auto | tracepoint | fentry | kprobe) run=live:$run ;;
+		pidns=tracepoint | pidns=fentry | pidns=kprobe) run=live:$run ;;
 		live:auto | live:tracepoint | live:fentry | live:kprobe | collectd) ;;
+		live:pidns=tracepoint | live:pidns=fentry | live:pidns=kprobe) ;;
 		collectd=auto | collectd=tracepoint | collectd=fentry | collectd=kprobe) ;;
 		*) bad_config "TCPTOP_MATRIX: unknown run '$run' in '$entry'" ;;
 		esac
@@ -407,7 +414,12 @@ clean_console() {
 boot() {
 	local s=$1 runs=() r t limit t0=$SECONDS
 	for r in ${runs_of[$s]}; do
-		runs+=("${r%%=*}")
+		# collectd=MODE is checked here; the guest runs collectd. A
+		# live:pidns=MODE run goes as live:pidns-MODE ("=" ends a param).
+		case $r in
+		live:pidns=*) runs+=("live:pidns-${r#live:pidns=}") ;;
+		*) runs+=("${r%%=*}") ;;
+		esac
 	done
 	limit=${TCPTOP_MATRIX_TIMEOUT:-$((120 + 300 * ${#runs[@]}))}
 	local IFS=,
