@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * Bench-only BPF programs, never shipped in the plugin:
- *  - floor_*: empty programs on the same tracepoints, the cost every
- *    program there pays (entry, bpf_stats bookkeeping);
+ *  - floor_*: empty programs on the hooks tcptop's send and receive
+ *    programs use for a TCP send and a TCP receive, one set per attach
+ *    mode: the cost every program there pays (entry, bpf_stats
+ *    bookkeeping). Tracepoint mode: floor_send and floor_recv on
+ *    sock_{send,recv}_length; fentry mode: fexit on tcp_sendmsg and
+ *    inet_recvmsg; kprobe mode: a kprobe and a kretprobe on each (one event
+ *    costs both);
  *  - ring_*: the per-event design tcptop does NOT use: one ring-buffer
  *    record per send and receive, with the tuple, pid and comm read on
  *    every event, consumed by a user-space thread. It exists so the README
@@ -40,6 +45,44 @@ int BPF_PROG(floor_send, struct sock *sk, int ret, int flags)
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(floor_recv, struct sock *sk, int ret, int flags)
+{
+	return 0;
+}
+
+/* fentry mode's floor: the hooks of fexit__tcp_sendmsg and fexit__inet_recvmsg. */
+SEC("fexit/tcp_sendmsg")
+int BPF_PROG(floor_fexit_tcp_sendmsg)
+{
+	return 0;
+}
+
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(floor_fexit_inet_recvmsg)
+{
+	return 0;
+}
+
+/* kprobe mode's floor: a kprobe and a kretprobe on each, as tcptop attaches. */
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(floor_kprobe_tcp_sendmsg)
+{
+	return 0;
+}
+
+SEC("kretprobe/tcp_sendmsg")
+int BPF_KRETPROBE(floor_kretprobe_tcp_sendmsg)
+{
+	return 0;
+}
+
+SEC("kprobe/inet_recvmsg")
+int BPF_KPROBE(floor_kprobe_inet_recvmsg)
+{
+	return 0;
+}
+
+SEC("kretprobe/inet_recvmsg")
+int BPF_KRETPROBE(floor_kretprobe_inet_recvmsg)
 {
 	return 0;
 }

@@ -9,9 +9,15 @@
  *     next to an empty program on the same tracepoints (the floor);
  *  3. read cost: CPU time of one read (kernel map -> flow table) and the
  *     process RSS with 1k, 10k and 100k flows in the map;
- *  4. kernel memory of the maps at their default sizes.
+ *  4. kernel memory of the maps at their default sizes;
+ *  5. kernel cost per event in each attach mode (tracepoint, fentry,
+ *     kprobe), each against empty programs on that mode's own hooks, and
+ *     the message rate with each; modes this kernel can't run are named
+ *     and skipped (tests/bench/modes.sh runs them in a qemu guest).
  *
- * Environment: BENCH_PAIRS (default 7), BENCH_SECONDS per run (default 1).
+ * Environment: BENCH_PAIRS (default 7), BENCH_SECONDS per run (default 1),
+ * BENCH_ONLY (sections, e.g. "25"), BENCH_MODE (section 5's modes, a comma
+ * list; default tracepoint,fentry,kprobe).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +32,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
@@ -39,11 +46,13 @@
 #include "flows.h"
 #include "probes.h"
 
+static bool quiet_log; /* probing whether an attach mode works here */
+
 void tcptop_log(int level, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (level > LOG_WARNING)
+	if (level > LOG_WARNING || quiet_log)
 		return;
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -208,13 +217,50 @@ static const char *design_name[] = { "no probe", "empty BPF programs (floor)",
 				     "tcptop (in-kernel maps)",
 				     "per-event ring buffer (reference)" };
 
+/*
+ * Per attach mode, the programs that run on one TCP send and one TCP
+ * receive: tcptop's and the empty floor's on the same hooks. [dir][0] is
+ * the program, [dir][1] the return probe of the same call (kprobe mode:
+ * one event runs both).
+ */
+struct mode_progs {
+	enum probes_mode mode;
+	const char *tcptop[2][2];
+	const char *floor[2][2];
+};
+
+static const struct mode_progs mode_progs[] = {
+	{ PROBES_MODE_TRACEPOINT,
+	  { { "tp__sock_send_length", NULL }, { "tp__sock_recv_length", NULL } },
+	  { { "floor_send", NULL }, { "floor_recv", NULL } } },
+	{ PROBES_MODE_FENTRY,
+	  { { "fexit__tcp_sendmsg", NULL }, { "fexit__inet_recvmsg", NULL } },
+	  { { "floor_fexit_tcp_sendmsg", NULL }, { "floor_fexit_inet_recvmsg", NULL } } },
+	{ PROBES_MODE_KPROBE,
+	  { { "kprobe__tcp_sendmsg", "kretprobe__tcp_sendmsg" },
+	    { "kprobe__inet_recvmsg", "kretprobe__inet_recvmsg" } },
+	  { { "floor_kprobe_tcp_sendmsg", "floor_kretprobe_tcp_sendmsg" },
+	    { "floor_kprobe_inet_recvmsg", "floor_kretprobe_inet_recvmsg" } } },
+};
+#define NMODES (sizeof(mode_progs) / sizeof(mode_progs[0]))
+
+/* AUTO is tracepoint here: sections 1-4 run where tracepoint mode does. */
+static const struct mode_progs *progs_of(enum probes_mode m)
+{
+	for (size_t i = 0; i < NMODES; i++)
+		if (mode_progs[i].mode == m)
+			return &mode_progs[i];
+	return &mode_progs[0];
+}
+
 struct attached {
 	struct probes *probes;
 	struct flowtab *tab;
 	struct collect *collect;
 	struct bench *ring;
 	struct ring_buffer *rb;
-	struct bpf_link *links[2];
+	struct bpf_link *links[4];
+	bool thread_on;
 	pthread_t thread;
 	volatile int stop;
 	unsigned long long ring_events;
@@ -256,60 +302,101 @@ static void *ring_reader(void *arg)
 	return NULL;
 }
 
-static struct bench *bench_open(bool floor)
+/* The bench object with only these programs loaded (up to 4; NULLs skipped). */
+static struct bench *bench_open(const char *const names[4])
 {
 	struct bench *b = bench__open();
+	struct bpf_program *prog;
 
 	if (!b)
 		return NULL;
-	bpf_program__set_autoload(b->progs.floor_send, floor);
-	bpf_program__set_autoload(b->progs.floor_recv, floor);
-	bpf_program__set_autoload(b->progs.ring_send, !floor);
-	bpf_program__set_autoload(b->progs.ring_recv, !floor);
+	bpf_object__for_each_program(prog, b->obj) {
+		bool want = false;
+
+		for (int i = 0; i < 4; i++)
+			want |= names[i] && !strcmp(names[i], bpf_program__name(prog));
+		bpf_program__set_autoload(prog, want);
+	}
 	if (bench__load(b)) {
+		int err = errno;
+
 		bench__destroy(b);
+		errno = err;
 		return NULL;
 	}
 	return b;
 }
 
-static int attach(enum design d, struct attached *at)
+static void detach(enum design d, struct attached *at);
+
+/* Attach design d in attach mode m (tcptop and the floor); 0, or -errno after cleaning up. */
+static int attach_mode(enum design d, enum probes_mode m, struct attached *at)
 {
+	const struct mode_progs *mp = progs_of(m);
+	const char *names[4] = { 0 };
+	int err;
+
 	memset(at, 0, sizeof(*at));
+	if (d == NONE)
+		return 0;
 	if (d == TCPTOP) {
-		struct probes_config pc = { .max_flows = 65536, .max_procs = 4096 };
+		struct probes_config pc = { .mode = m, .max_flows = 65536, .max_procs = 4096 };
 		struct flowtab_config fc = { .max_flows = 131072,
 					     .max_procs = 4096,
 					     .idle_timeout = 60,
 					     .proc_timeout = 3600 };
 
-		if (probes_open(&at->probes, &pc))
-			return -1;
+		err = probes_open(&at->probes, &pc);
+		if (err)
+			return err < 0 ? err : -EINVAL;
 		at->tab = flowtab_new(&fc);
 		at->collect = collect_new(at->probes, at->tab);
-		return pthread_create(&at->thread, NULL, tcptop_reader, at);
+		at->thread_on = !pthread_create(&at->thread, NULL, tcptop_reader, at);
+		if (!at->thread_on)
+			goto fail;
+		return 0;
 	}
 	if (d == FLOOR) {
-		at->ring = bench_open(true);
-		if (!at->ring)
-			return -1;
-		at->links[0] = bpf_program__attach(at->ring->progs.floor_send);
-		at->links[1] = bpf_program__attach(at->ring->progs.floor_recv);
-		return at->links[0] && at->links[1] ? 0 : -1;
+		names[0] = mp->floor[0][0];
+		names[1] = mp->floor[0][1];
+		names[2] = mp->floor[1][0];
+		names[3] = mp->floor[1][1];
+	} else {
+		names[0] = "ring_send";
+		names[1] = "ring_recv";
+	}
+	at->ring = bench_open(names);
+	if (!at->ring)
+		goto fail;
+	for (int i = 0; i < 4; i++) {
+		struct bpf_program *p;
+
+		if (!names[i])
+			continue;
+		p = bpf_object__find_program_by_name(at->ring->obj, names[i]);
+		at->links[i] = p ? bpf_program__attach(p) : NULL;
+		if (!at->links[i])
+			goto fail;
 	}
 	if (d == RING) {
-		at->ring = bench_open(false);
-		if (!at->ring)
-			return -1;
-		at->links[0] = bpf_program__attach(at->ring->progs.ring_send);
-		at->links[1] = bpf_program__attach(at->ring->progs.ring_recv);
 		at->rb =
 			ring_buffer__new(bpf_map__fd(at->ring->maps.events), ring_record, at, NULL);
-		if (!at->links[0] || !at->links[1] || !at->rb)
-			return -1;
-		return pthread_create(&at->thread, NULL, ring_reader, at);
+		if (!at->rb)
+			goto fail;
+		at->thread_on = !pthread_create(&at->thread, NULL, ring_reader, at);
+		if (!at->thread_on)
+			goto fail;
 	}
 	return 0;
+fail:
+	err = errno > 0 ? -errno : -EINVAL; /* libbpf sets errno */
+	detach(d, at);
+	return err;
+}
+
+static int attach(enum design d, struct attached *at)
+{
+	return attach_mode(d, PROBES_MODE_AUTO, at);
 }
 
 static void detach(enum design d, struct attached *at)
@@ -317,7 +404,7 @@ static void detach(enum design d, struct attached *at)
 	if (d == NONE)
 		return;
 	at->stop = 1;
-	if (d != FLOOR)
+	if (at->thread_on)
 		pthread_join(at->thread, NULL);
 	if (d == TCPTOP) {
 		collect_free(at->collect);
@@ -326,10 +413,11 @@ static void detach(enum design d, struct attached *at)
 	} else {
 		if (at->rb)
 			ring_buffer__free(at->rb);
-		bpf_link__destroy(at->links[0]);
-		bpf_link__destroy(at->links[1]);
+		for (int i = 0; i < 4; i++)
+			bpf_link__destroy(at->links[i]);
 		bench__destroy(at->ring);
 	}
+	memset(at, 0, sizeof(*at));
 }
 
 /* ---- 1. hot-path overhead ---- */
@@ -384,17 +472,25 @@ static void bench_overhead(int pairs, double seconds)
 
 /* ---- 2. kernel cost per event ---- */
 
-static void prog_cost(const char *what, int fd)
+/* Mean ns per run of the program `name` of obj; 0 when it did not run. */
+static double prog_ns(struct bpf_object *obj, const char *name, unsigned long long *runs)
 {
+	struct bpf_program *p = name ? bpf_object__find_program_by_name(obj, name) : NULL;
 	struct bpf_prog_info info = { 0 };
 	__u32 len = sizeof(info);
 
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) || !info.run_cnt) {
-		printf("   %-28s no runs\n", what);
-		return;
-	}
-	printf("   %-28s %7.1f ns/run  (%llu runs)\n", what,
-	       (double)info.run_time_ns / info.run_cnt, (unsigned long long)info.run_cnt);
+	if (runs)
+		*runs = 0;
+	if (!p || bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) || !info.run_cnt)
+		return 0;
+	if (runs)
+		*runs = info.run_cnt;
+	return (double)info.run_time_ns / info.run_cnt;
+}
+
+static struct bpf_object *design_obj(enum design d, const struct attached *at)
+{
+	return d == TCPTOP ? probes_object(at->probes) : at->ring->obj;
 }
 
 /*
@@ -403,6 +499,7 @@ static void prog_cost(const char *what, int fd)
  */
 static void bench_cost(double seconds, int rounds)
 {
+	const struct mode_progs *mp = progs_of(PROBES_MODE_TRACEPOINT);
 	int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	double floor_ns[2][64], tcptop_ns[2][64], ring_ns[2][64];
 
@@ -420,35 +517,20 @@ static void bench_cost(double seconds, int rounds)
 			double(*out)[64] = d == FLOOR  ? floor_ns :
 					   d == TCPTOP ? tcptop_ns :
 							 ring_ns;
-			int fds[2];
+			static const char *ring[2] = { "ring_send", "ring_recv" };
 
-			if (attach(d, &at)) {
+			if (attach_mode(d, PROBES_MODE_TRACEPOINT, &at)) {
 				printf("   attaching %s failed\n", design_name[d]);
 				close(stats_fd);
 				return;
 			}
-			if (d == TCPTOP) {
-				struct bpf_object *obj = probes_object(at.probes);
-
-				fds[0] = bpf_program__fd(
-					bpf_object__find_program_by_name(obj, "tcptop_send"));
-				fds[1] = bpf_program__fd(
-					bpf_object__find_program_by_name(obj, "tcptop_recv"));
-			} else {
-				fds[0] = bpf_program__fd(d == FLOOR ? at.ring->progs.floor_send :
-								      at.ring->progs.ring_send);
-				fds[1] = bpf_program__fd(d == FLOOR ? at.ring->progs.floor_recv :
-								      at.ring->progs.ring_recv);
-			}
 			load(SOCK_STREAM, seconds);
-			for (int i = 0; i < 2; i++) {
-				struct bpf_prog_info info = { 0 };
-				__u32 len = sizeof(info);
-
-				out[i][r] = 0;
-				if (!bpf_obj_get_info_by_fd(fds[i], &info, &len) && info.run_cnt)
-					out[i][r] = (double)info.run_time_ns / info.run_cnt;
-			}
+			for (int i = 0; i < 2; i++)
+				out[i][r] = prog_ns(design_obj(d, &at),
+						    d == FLOOR	? mp->floor[i][0] :
+						    d == TCPTOP ? mp->tcptop[i][0] :
+								  ring[i],
+						    NULL);
 			detach(d, &at);
 		}
 	}
@@ -598,6 +680,219 @@ static void bench_memory(void)
 	probes_close(p);
 }
 
+/* ---- 5. kernel cost per event in each attach mode ---- */
+
+/*
+ * Figures of one mode: [design][dir][round]; part: [design][dir][entry,
+ * return][round] (kprobe mode); runs: the entry program's run count.
+ */
+struct mode_figs {
+	const struct mode_progs *mp;
+	double ns[NDESIGNS][2][64], part[NDESIGNS][2][2][64], rate[NDESIGNS][64];
+	unsigned long long runs[NDESIGNS][2][2];
+};
+
+static void mode_sample(struct mode_figs *f, enum design d, const struct attached *at, int r)
+{
+	for (int i = 0; i < 2; i++) {
+		f->ns[d][i][r] = 0;
+		for (int k = 0; k < 2; k++) {
+			const char *name = d == FLOOR ? f->mp->floor[i][k] : f->mp->tcptop[i][k];
+
+			f->part[d][i][k][r] = prog_ns(design_obj(d, at), name, &f->runs[d][i][k]);
+			f->ns[d][i][r] += f->part[d][i][k][r];
+		}
+	}
+}
+
+/* The median of a[r] / b[r] over the rounds, and its range. */
+static double ratio_med(const double *a, const double *b, int rounds, double *lo, double *hi)
+{
+	double v[64];
+
+	for (int r = 0; r < rounds; r++)
+		v[r] = b[r] > 0 ? a[r] / b[r] : 0;
+	qsort(v, rounds, sizeof(v[0]), cmp_double);
+	*lo = v[0];
+	*hi = v[rounds - 1];
+	return median(v, rounds);
+}
+
+static double med(const double *a, int rounds)
+{
+	double v[64];
+
+	memcpy(v, a, rounds * sizeof(v[0]));
+	return median(v, rounds);
+}
+
+/* tcptop's cost in one mode: ns per send + receive, or msgs/s lost (1 - ratio). */
+static double mode_cost(struct mode_figs *f, int rounds, bool by_rate)
+{
+	double lo, hi;
+
+	if (by_rate)
+		return 1 - ratio_med(f->rate[TCPTOP], f->rate[NONE], rounds, &lo, &hi);
+	return med(f->ns[TCPTOP][0], rounds) + med(f->ns[TCPTOP][1], rounds);
+}
+
+static void print_order(struct mode_figs **run, int nrun, int rounds, bool by_rate)
+{
+	struct mode_figs *o[NMODES];
+
+	memcpy(o, run, nrun * sizeof(o[0]));
+	for (int a = 0; a < nrun; a++)
+		for (int b = a + 1; b < nrun; b++)
+			if (mode_cost(o[b], rounds, by_rate) < mode_cost(o[a], rounds, by_rate)) {
+				struct mode_figs *t = o[a];
+
+				o[a] = o[b];
+				o[b] = t;
+			}
+	for (int k = 0; k < nrun; k++)
+		if (by_rate)
+			printf("%s %s %.3f", k ? "," : "", probes_mode_str(o[k]->mp->mode),
+			       1 - mode_cost(o[k], rounds, true));
+		else
+			printf("%s %s %.0f ns", k ? "," : "", probes_mode_str(o[k]->mp->mode),
+			       mode_cost(o[k], rounds, false));
+	printf("\n");
+}
+
+/*
+ * For each mode of BENCH_MODE (a comma list; default all three), tcptop
+ * opened in that mode and the empty programs on that mode's hooks, each
+ * alone, TCP streaming. Rounds interleave the modes and, within a mode,
+ * no probe / floor / tcptop, so every ratio is taken between runs seconds
+ * apart.
+ */
+static void bench_modes(double seconds, int rounds)
+{
+	const char *want = getenv("BENCH_MODE") ? getenv("BENCH_MODE") : "tracepoint,fentry,kprobe";
+	static struct mode_figs figs[NMODES];
+	struct mode_figs *run[NMODES];
+	int nrun = 0, stats_fd;
+	struct utsname u;
+
+	uname(&u);
+	printf("\n== 5. kernel cost per event by attach mode: kernel %s, TCP streaming, %d-byte "
+	       "messages; %d rounds of %.1f s, modes and designs interleaved, each design alone "
+	       "on its hooks\n",
+	       u.release, MSG, rounds, seconds);
+	printf("   ns = run_time_ns / run_cnt (BPF run-time stats, which add their own cost); "
+	       "an event is one send (tcp_sendmsg, or sock_send_length) or one receive "
+	       "(inet_recvmsg, or sock_recv_length); kprobe mode: entry + return program\n"
+	       "   the stats time the programs only, not the mechanism that calls them "
+	       "(trampoline, kprobe, kretprobe): msgs/s relative to no probe includes it\n"
+	       "   floor = empty programs on the same mode's hooks; x floor = tcptop / floor, "
+	       "median of per-round ratios; compare figures only within one run\n");
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats_fd < 0) {
+		printf("   bpf_enable_stats failed: %s\n", strerror(errno));
+		return;
+	}
+	for (size_t k = 0; k < NMODES; k++) {
+		const char *name = probes_mode_str(mode_progs[k].mode), *p = want;
+		size_t n = strlen(name);
+		bool wanted = false;
+		struct attached at;
+		int err;
+
+		while ((p = strstr(p, name))) {
+			wanted |= (p == want || p[-1] == ',') && (p[n] == ',' || !p[n]);
+			p += n;
+		}
+		if (!wanted)
+			continue;
+		/* Can it run here? Quietly: on most kernels some mode can't. */
+		quiet_log = true;
+		err = attach_mode(TCPTOP, mode_progs[k].mode, &at);
+		if (!err)
+			detach(TCPTOP, &at);
+		else
+			printf("   %-10s not available on this kernel: tcptop: %s\n", name,
+			       strerror(-err));
+		if (!err) {
+			err = attach_mode(FLOOR, mode_progs[k].mode, &at);
+			if (!err)
+				detach(FLOOR, &at);
+			else
+				printf("   %-10s not available on this kernel: empty programs: %s\n",
+				       name, strerror(-err));
+		}
+		quiet_log = false;
+		if (!err) {
+			figs[k].mp = &mode_progs[k];
+			run[nrun++] = &figs[k];
+		}
+	}
+	for (int r = 0; r < rounds && nrun; r++) {
+		for (int k = 0; k < nrun; k++) {
+			for (int d = NONE; d <= TCPTOP; d++) {
+				struct attached at;
+				int err = attach_mode(d, run[k]->mp->mode, &at);
+
+				if (err) {
+					printf("   %s: attaching %s failed: %s\n",
+					       probes_mode_str(run[k]->mp->mode), design_name[d],
+					       strerror(-err));
+					close(stats_fd);
+					return;
+				}
+				run[k]->rate[d][r] = load(SOCK_STREAM, seconds);
+				if (d != NONE)
+					mode_sample(run[k], d, &at, r);
+				detach(d, &at);
+			}
+		}
+	}
+	close(stats_fd);
+	if (!nrun)
+		return;
+	printf("   %-10s | %-17s | %-17s | %-29s | %s\n", "", "tcptop ns/event", "floor ns/event",
+	       "tcptop x floor (range)", "msgs/s; ratio to no probe");
+	printf("   %-10s | %8s %8s | %8s %8s | %-14s %-14s | %9s %7s %7s\n", "mode", "send", "recv",
+	       "send", "recv", "send", "recv", "no probe", "floor", "tcptop");
+	for (int k = 0; k < nrun; k++) {
+		struct mode_figs *f = run[k];
+		double lo[2], hi[2], x[2], lo2, hi2, rf, rt;
+		char xs[2][32];
+
+		for (int i = 0; i < 2; i++)
+			x[i] = ratio_med(f->ns[TCPTOP][i], f->ns[FLOOR][i], rounds, &lo[i], &hi[i]);
+		rf = ratio_med(f->rate[FLOOR], f->rate[NONE], rounds, &lo2, &hi2);
+		rt = ratio_med(f->rate[TCPTOP], f->rate[NONE], rounds, &lo2, &hi2);
+		snprintf(xs[0], sizeof(xs[0]), "%.2f (%.1f-%.1f)", x[0], lo[0], hi[0]);
+		snprintf(xs[1], sizeof(xs[1]), "%.2f (%.1f-%.1f)", x[1], lo[1], hi[1]);
+		printf("   %-10s | %8.1f %8.1f | %8.1f %8.1f | %-14s %-14s | %9.0f %7.3f %7.3f\n",
+		       probes_mode_str(f->mp->mode), med(f->ns[TCPTOP][0], rounds),
+		       med(f->ns[TCPTOP][1], rounds), med(f->ns[FLOOR][0], rounds),
+		       med(f->ns[FLOOR][1], rounds), xs[0], xs[1], med(f->rate[NONE], rounds), rf,
+		       rt);
+	}
+	for (int k = 0; k < nrun; k++) {
+		struct mode_figs *f = run[k];
+
+		if (!f->mp->tcptop[0][1])
+			continue;
+		printf("   %s, entry + return (median ns; runs in the last round):",
+		       probes_mode_str(f->mp->mode));
+		for (int d = FLOOR; d <= TCPTOP; d++)
+			for (int i = 0; i < 2; i++)
+				printf(" %s %s %.1f + %.1f (%llu/%llu);",
+				       d == FLOOR ? "floor" : "tcptop", i ? "recv" : "send",
+				       med(f->part[d][i][0], rounds), med(f->part[d][i][1], rounds),
+				       f->runs[d][i][0], f->runs[d][i][1]);
+		printf("\n");
+	}
+	if (nrun > 1) {
+		printf("   cheapest first, by tcptop's ns per send + receive:");
+		print_order(run, nrun, rounds, false);
+		printf("   cheapest first, by msgs/s with tcptop relative to no probe:");
+		print_order(run, nrun, rounds, true);
+	}
+}
+
 int main(void)
 {
 	int pairs = getenv("BENCH_PAIRS") ? atoi(getenv("BENCH_PAIRS")) : 7;
@@ -618,5 +913,7 @@ int main(void)
 		bench_read();
 	if (!only || strchr(only, '4'))
 		bench_memory();
+	if (!only || strchr(only, '5'))
+		bench_modes(seconds, pairs);
 	return 0;
 }
