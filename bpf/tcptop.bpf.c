@@ -740,10 +740,15 @@ static __always_inline int stash_pop(enum stash_hook h, __s64 ret, int dir)
 	struct stash *s = bpf_map_lookup_elem(&stash, &key);
 	struct stash st;
 
-	if (!s)
+	if (!s || !s->sk)
 		return 0;
+	/*
+	 * Consumed in place: the thread's next entry overwrites it, and a
+	 * return whose entry was missed finds sk 0, not a stale call. Cheaper
+	 * than a delete, which takes the LRU map's lock.
+	 */
 	st = *s;
-	bpf_map_delete_elem(&stash, &key);
+	s->sk = 0;
 	if (dir == TCPTOP_RX)
 		return on_recv((const struct sock *)st.sk, ret, st.flags, NULL, ACC_CORE);
 	return account((const struct sock *)st.sk, ret, dir, st.peer.family ? &st.peer : NULL,
