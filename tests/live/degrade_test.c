@@ -77,6 +77,52 @@ struct bpf_link *__wrap_bpf_program__attach(const struct bpf_program *prog)
 	return __real_bpf_program__attach(prog);
 }
 
+/* ---- libbpf's log, as the plugin routes it ---- */
+
+static int call_print(libbpf_print_fn_t fn, enum libbpf_print_level level, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = fn(level, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/*
+ * A verifier log is one message of many lines. Each becomes a log line of
+ * its own, with one "libbpf:" prefix; without Debug only the first line and
+ * the last three (which say why) are kept, with a line saying so.
+ */
+static void test_libbpf_log(void)
+{
+	libbpf_print_fn_t fn = libbpf_set_print(NULL);
+
+	libbpf_set_print(fn);
+	CHECK(fn != NULL, "the plugin routes libbpf's log");
+	if (!fn)
+		return;
+	nlog = 0;
+	call_print(fn, LIBBPF_WARN,
+		   "libbpf: prog '%s': BPF program load failed: %s\n-- BEGIN PROG LOAD LOG --\n"
+		   "0: (b7) r0 = 0\n1: (79) r1 = *(u64 *)(r1 +0)\n2: (61) r2 = *(u32 *)(r1 +4)\n"
+		   "3: (95) exit\nR1 invalid mem access 'scalar'\n-- END PROG LOAD LOG --\n",
+		   "fexit__tcp_sendmsg", "Permission denied");
+	for (int i = 0; i < nlog; i++)
+		printf("libbpf log %d: %s\n", i, logbuf[i]);
+	CHECK(nlog == 5, "one line each for the first and the last three, one for the rest (%d)",
+	      nlog);
+	CHECK(nlog >= 1 && !strcmp(logbuf[0], "tcptop plugin: libbpf: prog 'fexit__tcp_sendmsg': "
+					      "BPF program load failed: Permission denied"),
+	      "first line, one libbpf: prefix");
+	CHECK(log_lines_with("libbpf: libbpf:", NULL) == 0, "no doubled prefix");
+	CHECK(log_lines_with("Debug true logs them all", NULL) == 1, "the cut is said");
+	CHECK(log_lines_with("R1 invalid mem access", NULL) == 1, "the verifier's reason is kept");
+	CHECK(nlog == 5 && !strcmp(logbuf[4], "tcptop plugin: libbpf: -- END PROG LOAD LOG --"),
+	      "the last line is last");
+}
+
 /* ---- traffic ---- */
 
 static uint64_t tx_bytes, rx_bytes;
@@ -223,6 +269,8 @@ int main(void)
 			printf("log (%s): %s\n", probes_mode_str(m), logbuf[i]);
 	}
 	cfg.mode = PROBES_MODE_AUTO;
+
+	test_libbpf_log();
 
 	/* Nothing was left attached by any of the above. */
 	for (int i = 0; i < nlog; i++)

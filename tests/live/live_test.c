@@ -13,6 +13,7 @@
 #include <linux/net_tstamp.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -672,6 +673,56 @@ static void test_hostile_comm(void)
 		CHECK_U64(p->udp.bytes[TCPTOP_TX], 42, "hostile comm process tx");
 }
 
+/* A thread with a name of its own: its traffic is its process's. */
+struct named_thread {
+	uint16_t port;
+	int fd;
+};
+
+static void *named_thread_send(void *arg)
+{
+	struct named_thread *nt = arg;
+	char buf[99] = { 0 };
+
+	set_comm("lt_thr_worker");
+	nt->fd = connect_to(AF_INET, SOCK_DGRAM, nt->port);
+	send(nt->fd, buf, sizeof(buf), 0);
+	return NULL;
+}
+
+static void test_thread_names(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, 0, &ss);
+	int sfd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct named_thread nt = { .fd = -1 };
+	const struct proc *p;
+	char buf[128];
+	pid_t pid;
+
+	if (sfd < 0 || bind(sfd, (void *)&ss, len))
+		DIE("bind");
+	nt.port = local_port(sfd);
+	pid = child();
+	if (!pid) {
+		pthread_t t;
+
+		set_comm("lt_thr_leader");
+		if (pthread_create(&t, NULL, named_thread_send, &nt) || pthread_join(t, NULL))
+			_exit(1);
+		_exit(0);
+	}
+	reap(pid);
+	recv(sfd, buf, sizeof(buf), 0);
+	close(sfd);
+	cycle();
+	p = find_proc("lt_thr_leader");
+	CHECK(p, "a named thread's traffic goes to its process (the leader's name)");
+	if (p)
+		CHECK_U64(p->udp.bytes[TCPTOP_TX], 99, "named thread's bytes, under the process");
+	CHECK(!find_proc("lt_thr_worker"), "no series under the thread's own name");
+}
+
 /*
  * A pre-forked worker accepts on its master's listener: the connection is
  * the worker's, though its first owner came from the listener.
@@ -1045,6 +1096,7 @@ int main(void)
 	test_v4_mapped();
 	test_passive_no_traffic();
 	test_hostile_comm();
+	test_thread_names();
 	test_short_connections();
 	test_worker_accepts();
 	test_read_after_reset();
