@@ -621,6 +621,10 @@ static __always_inline int on_state(const struct sock *sk, int oldstate, int new
 		}
 		if (active || (passive && newstate == TCP_ESTABLISHED))
 			f->flag[TCPTOP_FLAG_OPENED] = 1;
+		if (active)
+			f->flag[TCPTOP_FLAG_ACTIVE] = 1;
+		if (passive)
+			f->flag[TCPTOP_FLAG_PASSIVE] = 1;
 		if (passive) {
 			__u32 lk = listener_key(family, f->lport);
 			struct tcptop_owner *o = bpf_map_lookup_elem(&listeners, &lk);

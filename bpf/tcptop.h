@@ -30,6 +30,8 @@ enum tcptop_flag {
 	TCPTOP_FLAG_PEER,	 /* unconnected UDP: this record is one remote endpoint */
 	TCPTOP_FLAG_HUB,	 /* unconnected UDP socket: its traffic is in PEER records */
 	TCPTOP_FLAG_FREED,	 /* key_by_addr: the socket was freed; the record is final */
+	TCPTOP_FLAG_ACTIVE,	 /* TCP: opened by connect() here: the local port is the client's */
+	TCPTOP_FLAG_PASSIVE,	 /* TCP: accepted here: the remote port is the client's */
 	TCPTOP_NFLAGS,
 };
 

@@ -10,6 +10,13 @@
 
 #include "liboconfig/oconfig.h"
 #include "probes.h"
+#include "select.h"
+
+/* ProcessInstance: how per-process series are named. */
+enum config_instance {
+	CONFIG_INSTANCE_NAME,	  /* "name": the process name, summed over its PIDs */
+	CONFIG_INSTANCE_NAME_PID, /* "name_pid": one series per PID */
+};
 
 struct tcptop_config {
 	bool debug;		  /* libbpf debug lines to the log */
@@ -17,12 +24,20 @@ struct tcptop_config {
 	bool bootstrap;		  /* seed existing sockets from /proc */
 	uint32_t max_flows;	  /* kernel flows map entries */
 	uint32_t max_processes;	  /* process names tracked (and kernel overflow map) */
+	uint32_t max_connections; /* connection series sent per interval (series.c) */
+	bool collapse_ports;	  /* one series per client-to-service pair */
 	uint32_t idle_timeout;	  /* seconds before an idle UDP flow is forgotten */
 	uint32_t process_timeout; /* seconds before a process without flows is forgotten */
 	enum probes_mode mode;
+	enum config_instance process_instance;
+	struct select_config select; /* Process, ProcessMatch, Protocol, ...: owns memory */
 };
 
+/* Overwrites c without freeing it; the defaults allocate nothing. */
 void config_defaults(struct tcptop_config *c);
+
+/* Free what config_parse() allocated (the selection), leaving it selecting everything. */
+void config_free(struct tcptop_config *c);
 
 /*
  * Apply one <Plugin tcptop> block on top of c. Every problem is logged in

@@ -6,6 +6,7 @@
  * flows, never with the traffic.
  */
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -50,6 +51,7 @@ struct flowtab {
 	uint32_t gen;
 	uint64_t flows_refused;
 	uint64_t procs_refused;
+	uint8_t listen_ports[65536 / 8]; /* TCP ports seen listening, for port collapse */
 };
 
 /* Bootstrap-only keys can't collide with cookies, which count up from 1. */
@@ -156,6 +158,7 @@ static struct proc *proc_insert(struct flowtab *tab, const char *name, uint64_t 
 	if (!p)
 		return NULL;
 	strncpy(p->name, name, sizeof(p->name) - 1);
+	p->selected = -1;
 	p->last_active = tab->now;
 	p->next = tab->pbuckets[h & (tab->npbuckets - 1)];
 	tab->pbuckets[h & (tab->npbuckets - 1)] = p;
@@ -201,6 +204,28 @@ static struct proc *proc_for_comm(struct flowtab *tab, const char *comm, size_t 
 
 	names_sanitize(name, sizeof(name), comm, len);
 	return proc_get(tab, name);
+}
+
+/* The process entry of an owner: by name, or by name and PID (proc_pid). */
+static struct proc *proc_for_owner(struct flowtab *tab, const char *comm, size_t len, uint32_t pid)
+{
+	char name[TCPTOP_COMM_LEN], full[FLOWS_PROC_NAME_MAX];
+	struct proc *p;
+
+	if (!tab->cfg.proc_pid || !pid) {
+		p = proc_for_comm(tab, comm, len);
+	} else {
+		names_sanitize(name, sizeof(name), comm, len < 16 ? len : 16);
+		snprintf(full, sizeof(full), "%s_%u", name, (unsigned int)pid);
+		p = proc_get(tab, full);
+	}
+	if (p && pid) {
+		p->pid = pid;
+		if (!p->comm[0])
+			memcpy(p->comm, comm,
+			       len < sizeof(p->comm) - 1 ? len : sizeof(p->comm) - 1);
+	}
+	return p;
 }
 
 static struct proc *proc_unknown(struct flowtab *tab)
@@ -264,6 +289,8 @@ static void series_join(struct flowtab *tab, struct flow *f)
 		return;
 	}
 	memset(&f->series, 0, sizeof(f->series));
+	memset(&f->sent, 0, sizeof(f->sent));
+	memset(&f->seen, 0, sizeof(f->seen));
 	f->series_next = *b;
 	*b = f;
 }
@@ -292,6 +319,8 @@ static void series_leave(struct flowtab *tab, struct flow *f)
 		return;
 	heir->lead = NULL;
 	heir->series = f->series;
+	heir->sent = f->sent;
+	heir->seen = f->seen;
 	heir->twins = heir->twin_next;
 	for (struct flow *t = heir->twins; t; t = t->twin_next)
 		t->lead = heir;
@@ -419,10 +448,58 @@ static void tuple_from_kernel(struct tuple *t, const struct tcptop_flow *k)
 	names_fold_tuple(t);
 }
 
-static void flow_set_tuple(struct flow *f, const struct tuple *t)
+static bool port_listening(const struct flowtab *tab, uint16_t port)
+{
+	return tab->listen_ports[port / 8] & (1u << (port % 8));
+}
+
+static void port_listens(struct flowtab *tab, uint16_t port)
+{
+	tab->listen_ports[port / 8] |= (uint8_t)(1u << (port % 8));
+}
+
+static bool port_ephemeral(const struct flowtab *tab, uint16_t port)
+{
+	return port >= tab->cfg.eph_lo && port <= tab->cfg.eph_hi;
+}
+
+/*
+ * Which side of a connection is the client, whose port port collapse drops:
+ * the kernel's word where it saw the open (`known`), else a listening port
+ * the table saw, else the port in the ephemeral range.
+ */
+static enum names_eph eph_side(const struct flowtab *tab, const struct tuple *t,
+			       enum names_eph known)
+{
+	if (!tab->cfg.collapse || !t->rport)
+		return NAMES_EPH_NONE;
+	if (known != NAMES_EPH_NONE)
+		return known;
+	if (t->proto == IPPROTO_TCP && port_listening(tab, t->lport))
+		return NAMES_EPH_REMOTE;
+	if (t->proto == IPPROTO_TCP && port_listening(tab, t->rport))
+		return NAMES_EPH_LOCAL;
+	if (port_ephemeral(tab, t->lport) && !port_ephemeral(tab, t->rport))
+		return NAMES_EPH_LOCAL;
+	if (port_ephemeral(tab, t->rport) && !port_ephemeral(tab, t->lport))
+		return NAMES_EPH_REMOTE;
+	return NAMES_EPH_NONE; /* both or neither: keep both ports */
+}
+
+static enum names_eph kernel_eph(const struct tcptop_flow *k)
+{
+	if (!k || k->proto != IPPROTO_TCP)
+		return NAMES_EPH_NONE;
+	return k->flag[TCPTOP_FLAG_ACTIVE]  ? NAMES_EPH_LOCAL :
+	       k->flag[TCPTOP_FLAG_PASSIVE] ? NAMES_EPH_REMOTE :
+					      NAMES_EPH_NONE;
+}
+
+static void flow_set_tuple(struct flowtab *tab, struct flow *f, const struct tuple *t,
+			   const struct tcptop_flow *k)
 {
 	f->t = *t;
-	if (names_conn(f->name, sizeof(f->name), t) < 0)
+	if (names_conn_collapsed(f->name, sizeof(f->name), t, eph_side(tab, t, kernel_eph(k))) < 0)
 		f->name[0] = '\0';
 }
 
@@ -449,13 +526,16 @@ int flowtab_boot(struct flowtab *tab, const struct tuple *raw, uint8_t state, ui
 		tab->flows_refused++;
 		return -1;
 	}
-	flow_set_tuple(f, &t);
+	flow_set_tuple(tab, f, &t, NULL);
 	f->boot_only = true;
 	f->partial = true;
 	f->state = t.proto == IPPROTO_TCP ? state : 0;
 	f->pid = pid;
-	flow_set_proc(f, pid && comm ? proc_for_comm(tab, comm, strlen(comm)) : proc_unknown(tab));
+	flow_set_proc(f, pid && comm ? proc_for_owner(tab, comm, strlen(comm), pid) :
+				       proc_unknown(tab));
 	f->listener = t.proto == IPPROTO_TCP && state == 10 /* LISTEN */;
+	if (f->listener)
+		port_listens(tab, t.lport);
 	series_join(tab, f);
 	f->last_active = tab->now;
 	b = tuple_hash(&t) & (tab->nboot_buckets - 1);
@@ -509,7 +589,7 @@ static struct flow *flow_adopt(struct flowtab *tab, uint64_t id, const struct tc
 	f = flow_insert(tab, id);
 	if (!f)
 		return NULL;
-	flow_set_tuple(f, &t);
+	flow_set_tuple(tab, f, &t, k);
 	f->partial = !k->flag[TCPTOP_FLAG_OPENED];
 	f->last_active = tab->now;
 	if (boot && !k->tgid) {
@@ -543,7 +623,8 @@ static void flow_count_lifecycle(struct proc *p, struct flow *f, const struct tc
  */
 static void proc_credit(struct flowtab *tab, const struct tcptop_flow *k)
 {
-	struct proc *q = k->tgid ? proc_for_comm(tab, k->comm, sizeof(k->comm)) : proc_unknown(tab);
+	struct proc *q = k->tgid ? proc_for_owner(tab, k->comm, sizeof(k->comm), k->tgid) :
+				   proc_unknown(tab);
 	uint64_t b[TCPTOP_NDIR] = { k->bytes[0], k->bytes[1] };
 	uint64_t c[TCPTOP_NDIR] = { k->calls[0], k->calls[1] };
 
@@ -594,7 +675,7 @@ enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struc
 
 		tuple_from_kernel(&t, k);
 		series_leave(tab, f);
-		flow_set_tuple(f, &t);
+		flow_set_tuple(tab, f, &t, k);
 	}
 	/*
 	 * The owner the kernel saw. It changes once at most: from a listener's
@@ -607,13 +688,15 @@ enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struc
 		f->pid = k->tgid;
 		memcpy(f->comm, k->comm, sizeof(f->comm));
 		series_leave(tab, f);
-		flow_set_proc(f, proc_for_comm(tab, k->comm, sizeof(k->comm)));
+		flow_set_proc(f, proc_for_owner(tab, k->comm, sizeof(k->comm), k->tgid));
 	}
 	if (!f->proc)
 		flow_set_proc(f, proc_unknown(tab));
 	f->listener = (k->proto == IPPROTO_TCP &&
 		       (k->flag[TCPTOP_FLAG_LISTENER] || k->state == 10 /* LISTEN */)) ||
 		      k->flag[TCPTOP_FLAG_HUB];
+	if (k->proto == IPPROTO_TCP && k->state == 10 /* LISTEN */)
+		port_listens(tab, k->lport);
 	series_join(tab, f);
 	p = f->proc;
 	f->state = k->proto == IPPROTO_TCP ? k->state : 0;
@@ -784,6 +867,19 @@ void flowtab_foreach_flow(const struct flowtab *tab, flowtab_flow_cb cb, void *a
 {
 	for (const struct flow *f = tab->all; f; f = f->next_all)
 		cb(f, arg);
+}
+
+void flowtab_foreach_flow_mut(struct flowtab *tab, flowtab_flow_mut_cb cb, void *arg)
+{
+	for (struct flow *f = tab->all; f; f = f->next_all)
+		cb(f, arg);
+}
+
+void flowtab_foreach_proc_mut(struct flowtab *tab, flowtab_proc_mut_cb cb, void *arg)
+{
+	for (size_t i = 0; i < tab->npbuckets; i++)
+		for (struct proc *p = tab->pbuckets[i]; p; p = p->next)
+			cb(p, arg);
 }
 
 void flowtab_foreach_proc(const struct flowtab *tab, flowtab_proc_cb cb, void *arg)

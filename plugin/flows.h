@@ -67,7 +67,14 @@ struct flow {
 	struct flow *series_next; /* hash chain of leads by (proc, name) */
 	bool in_series;
 	struct flow_counts series; /* lead only: the series since the plugin started */
-	struct flow *prev_all;	   /* every flow, for walks that cost O(flows) */
+	/*
+	 * Lead only, for the series budget (series.c): what the series has
+	 * been sent as, and `series` at the last selection. While a series is
+	 * folded into its process's remainder, `sent` stands still.
+	 */
+	struct flow_counts sent;
+	struct flow_counts seen;
+	struct flow *prev_all; /* every flow, for walks that cost O(flows) */
 	struct flow *next_all;
 	struct flow *boot_next; /* hash chain by tuple, bootstrap-only entries */
 	struct tuple t;		/* v4-mapped folded to v4 */
@@ -81,9 +88,20 @@ struct proc {
 	uint64_t opened;
 	uint64_t closed;
 	uint64_t retrans;
-	uint32_t open_conns;  /* recomputed by flowtab_end() */
-	uint32_t refs;	      /* flows pointing here */
-	uint64_t last_active; /* time its counters last moved */
+	uint32_t open_conns;	    /* recomputed by flowtab_end() */
+	uint32_t pid;		    /* the PID that owned a flow of it last */
+	char comm[TCPTOP_COMM_LEN]; /* the kernel's name of it, unsanitized (filters) */
+	int8_t selected;	    /* the glue's filter: -1 not decided yet, 0 no, 1 yes */
+	uint32_t refs;		    /* flows pointing here */
+	uint64_t last_active;	    /* time its counters last moved */
+	/*
+	 * The series budget (series.c), per protocol (0 TCP, 1 UDP): the
+	 * totals at the last selection, this selection's traffic not sent in
+	 * a connection series, and the remainder series, cumulative.
+	 */
+	struct flow_counts seen[2];
+	struct flow_counts pending[2];
+	struct flow_counts rest[2];
 	struct proc *next;
 };
 
@@ -93,6 +111,15 @@ struct flowtab_config {
 	uint64_t idle_timeout; /* same unit as the `now` passed to flowtab_begin() */
 	uint64_t proc_timeout; /* a process without flows is forgotten after this */
 	bool tcp_idle;	       /* age out idle TCP flows too: no state hook, so no closes */
+	/*
+	 * Port collapse: one series per (process, protocol, local address,
+	 * service port, remote address), the client side's port written
+	 * "eph". The client side is the one that is not a listening port the
+	 * table saw, or else the one in the ephemeral range [eph_lo, eph_hi].
+	 */
+	bool collapse;
+	uint16_t eph_lo, eph_hi;
+	bool proc_pid; /* processes by name and PID ("nginx_1234"), not by name */
 };
 
 struct flowtab_stats {
@@ -199,6 +226,12 @@ typedef void (*flowtab_flow_cb)(const struct flow *f, void *arg);
 typedef void (*flowtab_proc_cb)(const struct proc *p, void *arg);
 void flowtab_foreach_flow(const struct flowtab *tab, flowtab_flow_cb cb, void *arg);
 void flowtab_foreach_proc(const struct flowtab *tab, flowtab_proc_cb cb, void *arg);
+
+/* The same, for series.c, which keeps its state in the flows and processes. */
+typedef void (*flowtab_flow_mut_cb)(struct flow *f, void *arg);
+typedef void (*flowtab_proc_mut_cb)(struct proc *p, void *arg);
+void flowtab_foreach_flow_mut(struct flowtab *tab, flowtab_flow_mut_cb cb, void *arg);
+void flowtab_foreach_proc_mut(struct flowtab *tab, flowtab_proc_mut_cb cb, void *arg);
 
 /*
  * After dispatch: forget final flows, and processes that have had no flow

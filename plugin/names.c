@@ -164,28 +164,42 @@ int names_addr(char *dst, size_t len, int family, const uint8_t addr[16])
 	return n;
 }
 
-int names_conn(char *dst, size_t len, const struct tuple *t)
+static void port_str(char *dst, size_t len, uint16_t port, bool eph)
+{
+	if (eph)
+		snprintf(dst, len, "eph");
+	else
+		snprintf(dst, len, "%u", (unsigned int)port);
+}
+
+int names_conn_collapsed(char *dst, size_t len, const struct tuple *t, enum names_eph eph)
 {
 	const char *proto = names_proto(t->proto);
-	char laddr[48], raddr[48];
+	char laddr[48], raddr[48], lport[8], rport[8];
 	size_t alen;
 	int n;
 
 	/* An unknown protocol or family has no name: refuse, don't guess. */
 	if (!proto || names_addr(laddr, sizeof(laddr), t->family, t->laddr) < 0)
 		return -1;
+	port_str(lport, sizeof(lport), t->lport, eph == NAMES_EPH_LOCAL);
 	alen = t->family == AF_INET ? 4 : 16;
 	if (!t->rport && is_zero(t->raddr, alen)) {
-		n = snprintf(dst, len, "%s_%s.%u_to_any", proto, laddr, (unsigned int)t->lport);
+		n = snprintf(dst, len, "%s_%s.%s_to_any", proto, laddr, lport);
 	} else {
 		if (names_addr(raddr, sizeof(raddr), t->family, t->raddr) < 0)
 			return -1;
-		n = snprintf(dst, len, "%s_%s.%u_to_%s.%u", proto, laddr, (unsigned int)t->lport,
-			     raddr, (unsigned int)t->rport);
+		port_str(rport, sizeof(rport), t->rport, eph == NAMES_EPH_REMOTE);
+		n = snprintf(dst, len, "%s_%s.%s_to_%s.%s", proto, laddr, lport, raddr, rport);
 	}
 	if (n < 0 || (size_t)n >= len)
 		return -1;
 	return n;
+}
+
+int names_conn(char *dst, size_t len, const struct tuple *t)
+{
+	return names_conn_collapsed(dst, len, t, NAMES_EPH_NONE);
 }
 
 const char *names_proto(int proto)

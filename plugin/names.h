@@ -49,6 +49,20 @@ int names_addr(char *dst, size_t len, int family, const uint8_t addr[16]);
  */
 int names_conn(char *dst, size_t len, const struct tuple *t);
 
+/* Which port names_conn_collapsed() writes as "eph". */
+enum names_eph {
+	NAMES_EPH_NONE = 0,
+	NAMES_EPH_LOCAL,
+	NAMES_EPH_REMOTE,
+};
+
+/*
+ * As names_conn(), with the client side's port written "eph":
+ * "tcp_10.0.0.5.eph_to_10.0.0.9.5432" (port collapse: every connection of
+ * a process to one service is one series).
+ */
+int names_conn_collapsed(char *dst, size_t len, const struct tuple *t, enum names_eph eph);
+
 /* "tcp" or "udp"; NULL for other protocols. */
 const char *names_proto(int proto);
 

@@ -24,6 +24,8 @@
 #include "log.h"
 #include "names.h"
 #include "probes.h"
+#include "select.h"
+#include "series.h"
 #include "tcpstates.h"
 
 static struct tcptop_config tcptop_conf;
@@ -31,6 +33,7 @@ static int tcptop_conf_errors;
 static struct probes *tcptop_probes;
 static struct flowtab *tcptop_tab;
 static struct collect *tcptop_collect;
+static struct series *tcptop_series;
 static double tcptop_last_read; /* seconds the previous read took */
 
 void tcptop_log(int level, const char *fmt, ...)
@@ -70,10 +73,32 @@ static int tcptop_shutdown(void)
 	tcptop_tab = NULL;
 	collect_free(tcptop_collect);
 	tcptop_collect = NULL;
+	series_free(tcptop_series);
+	tcptop_series = NULL;
 	return 0;
 }
 
 static int tcptop_read(void);
+
+/*
+ * The ephemeral port range, for port collapse: the kernel's own, else its
+ * default.
+ */
+static void ephemeral_range(uint16_t *lo, uint16_t *hi)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	unsigned a, b;
+
+	*lo = 32768;
+	*hi = 60999;
+	if (!f)
+		return;
+	if (fscanf(f, "%u %u", &a, &b) == 2 && a <= b && b <= 65535) {
+		*lo = (uint16_t)a;
+		*hi = (uint16_t)b;
+	}
+	fclose(f);
+}
 
 static int tcptop_init(void)
 {
@@ -107,10 +132,14 @@ static int tcptop_init(void)
 		.proc_timeout = tcptop_conf.process_timeout,
 		/* Without the state hook no close is ever seen: age TCP out too. */
 		.tcp_idle = !(probes_attached(tcptop_probes) & PROBES_HOOK_STATE),
+		.collapse = tcptop_conf.collapse_ports,
+		.proc_pid = tcptop_conf.process_instance == CONFIG_INSTANCE_NAME_PID,
 	};
+	ephemeral_range(&fc.eph_lo, &fc.eph_hi);
 	tcptop_tab = flowtab_new(&fc);
 	tcptop_collect = tcptop_tab ? collect_new(tcptop_probes, tcptop_tab) : NULL;
-	if (!tcptop_collect) {
+	tcptop_series = series_new();
+	if (!tcptop_collect || !tcptop_series) {
 		ERROR("tcptop plugin: allocating the flow table failed");
 		tcptop_shutdown();
 		return -1;
@@ -179,9 +208,43 @@ static bool counts_any(const struct flow_counts *c)
 	return c->bytes[0] || c->bytes[1] || c->packets[0] || c->packets[1];
 }
 
+/*
+ * The operator's process filter (Process, ProcessMatch, IgnoreSelected),
+ * decided once per process, while a PID of it is likely still there to
+ * read its command line from.
+ */
+static void decide_proc(struct proc *p, void *arg)
+{
+	char cmdline[SELECT_CMDLINE_MAX];
+	const char *cl = NULL;
+
+	(void)arg;
+	if (p->selected >= 0)
+		return;
+	if (select_needs_cmdline(&tcptop_conf.select) && p->pid &&
+	    select_read_cmdline("/proc", p->pid, cmdline, sizeof(cmdline)) >= 0)
+		cl = cmdline;
+	p->selected = select_process(&tcptop_conf.select,
+				     p->comm[0]			    ? p->comm :
+				     strcmp(p->name, NAMES_UNKNOWN) ? p->name :
+								      NULL,
+				     cl);
+}
+
+static bool conn_selected(const struct flow *lead, void *arg)
+{
+	(void)arg;
+	return lead->proc && lead->proc->selected == 1 &&
+	       select_connection(&tcptop_conf.select, &lead->t);
+}
+
 static void dispatch_proc(const struct proc *p, void *arg)
 {
 	cdtime_t t = *(cdtime_t *)arg;
+
+	/* A process the filter leaves out is not reported at all. */
+	if (p->selected != 1)
+		return;
 
 	/* A protocol's series start with its first byte: bounded series count. */
 	if (counts_any(&p->tcp)) {
@@ -199,26 +262,29 @@ static void dispatch_proc(const struct proc *p, void *arg)
 		   (value_t){ .derive = p->retrans });
 }
 
-static void dispatch_flow(const struct flow *f, void *arg)
+static void dispatch_conn(const struct flow *lead, const struct flow_counts *c, void *arg)
 {
 	cdtime_t t = *(cdtime_t *)arg;
 
-	/*
-	 * One value list per series, sent by its lead: twins (SO_REUSEPORT
-	 * sockets, a reused 4-tuple) are summed into it. A listening socket
-	 * carries no traffic of its own and gets no series; a dormant one
-	 * (idle, record taken out) is not sent until it speaks again.
-	 */
-	if (!f->in_series || f->lead || f->listener || (f->dormant && !f->twins))
-		return;
-	submit_rxtx(t, f->proc->name, "if_octets", f->name, f->series.bytes);
-	submit_rxtx(t, f->proc->name, "if_packets", f->name, f->series.packets);
-	if (f->t.proto == IPPROTO_TCP && f->srtt_us)
-		submit_one(t, f->proc->name, "latency", f->name,
-			   (value_t){ .gauge = f->srtt_us / 1e6 });
+	submit_rxtx(t, lead->proc->name, "if_octets", lead->name, c->bytes);
+	submit_rxtx(t, lead->proc->name, "if_packets", lead->name, c->packets);
+	if (lead->t.proto == IPPROTO_TCP && lead->srtt_us)
+		submit_one(t, lead->proc->name, "latency", lead->name,
+			   (value_t){ .gauge = lead->srtt_us / 1e6 });
 }
 
-static void dispatch_global(cdtime_t t, const uint64_t stats[TCPTOP_NSTATS])
+static void dispatch_rest(const struct proc *p, int proto, const struct flow_counts *c, void *arg)
+{
+	cdtime_t t = *(cdtime_t *)arg;
+
+	if (p->selected != 1)
+		return;
+	submit_rxtx(t, p->name, "if_octets", series_rest_name(proto), c->bytes);
+	submit_rxtx(t, p->name, "if_packets", series_rest_name(proto), c->packets);
+}
+
+static void dispatch_global(cdtime_t t, const uint64_t stats[TCPTOP_NSTATS],
+			    const struct series_stats *ss)
 {
 	static bool warned_states;
 	uint64_t states[TCPSTATES_N];
@@ -246,12 +312,14 @@ static void dispatch_global(cdtime_t t, const uint64_t stats[TCPTOP_NSTATS])
 		   (value_t){ .derive = stats[TCPTOP_STAT_LOST_BYTES] });
 	submit_one(t, NULL, "count", "flows", (value_t){ .gauge = st.flows });
 	submit_one(t, NULL, "count", "processes", (value_t){ .gauge = st.procs });
+	submit_one(t, NULL, "count", "connections_folded", (value_t){ .gauge = ss->folded });
 	submit_one(t, NULL, "duration", "read", (value_t){ .gauge = tcptop_last_read });
 }
 
 static int tcptop_read(void)
 {
 	uint64_t stats[TCPTOP_NSTATS] = { 0 };
+	struct series_stats ss = { 0 };
 	cdtime_t start = cdtime();
 	long n;
 
@@ -265,10 +333,14 @@ static int tcptop_read(void)
 	}
 	probes_read_stats(tcptop_probes, stats);
 
+	flowtab_foreach_proc_mut(tcptop_tab, decide_proc, NULL);
 	flowtab_foreach_proc(tcptop_tab, dispatch_proc, &start);
-	if (tcptop_conf.report_connections)
-		flowtab_foreach_flow(tcptop_tab, dispatch_flow, &start);
-	dispatch_global(start, stats);
+	if (tcptop_conf.report_connections &&
+	    series_select(tcptop_series, tcptop_tab, tcptop_conf.max_connections, conn_selected,
+			  dispatch_conn, dispatch_rest, &start, &ss))
+		WARNING("tcptop plugin: selecting connection series: out of memory; they are sent "
+			"with the next read");
+	dispatch_global(start, stats, &ss);
 
 	/* Only now, with their last values dispatched, forget final flows. */
 	flowtab_expire(tcptop_tab);

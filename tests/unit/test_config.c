@@ -13,6 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <regex.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "config.h"
@@ -198,7 +202,20 @@ static struct tcptop_config custom(void)
 	c.idle_timeout = 5;
 	c.process_timeout = 50;
 	c.mode = PROBES_MODE_TRACEPOINT;
+	c.process_instance = CONFIG_INSTANCE_NAME_PID;
+	c.select.ignore_selected = true;
 	return c;
+}
+
+/* The selection as far as a rejected option could touch it: its sizes and flags. */
+static bool select_equal(const struct select_config *a, const struct select_config *b)
+{
+	return a->n_names == b->n_names && a->n_cmdlines == b->n_cmdlines &&
+	       a->ignore_selected == b->ignore_selected && a->protos == b->protos &&
+	       a->n_ports[SELECT_LOCAL] == b->n_ports[SELECT_LOCAL] &&
+	       a->n_ports[SELECT_REMOTE] == b->n_ports[SELECT_REMOTE] &&
+	       a->n_addrs[SELECT_LOCAL] == b->n_addrs[SELECT_LOCAL] &&
+	       a->n_addrs[SELECT_REMOTE] == b->n_addrs[SELECT_REMOTE];
 }
 
 static bool config_equal(const struct tcptop_config *a, const struct tcptop_config *b)
@@ -206,7 +223,8 @@ static bool config_equal(const struct tcptop_config *a, const struct tcptop_conf
 	return a->debug == b->debug && a->report_connections == b->report_connections &&
 	       a->bootstrap == b->bootstrap && a->max_flows == b->max_flows &&
 	       a->max_processes == b->max_processes && a->idle_timeout == b->idle_timeout &&
-	       a->process_timeout == b->process_timeout && a->mode == b->mode;
+	       a->process_timeout == b->process_timeout && a->mode == b->mode &&
+	       a->process_instance == b->process_instance && select_equal(&a->select, &b->select);
 }
 
 static void assert_config_equal(const struct tcptop_config *got, const struct tcptop_config *want)
@@ -219,6 +237,8 @@ static void assert_config_equal(const struct tcptop_config *got, const struct tc
 	assert_true(got->idle_timeout == want->idle_timeout);
 	assert_int_equal(got->process_timeout, want->process_timeout);
 	assert_int_equal(got->mode, want->mode);
+	assert_int_equal(got->process_instance, want->process_instance);
+	assert_true(select_equal(&got->select, &want->select));
 }
 
 /* Parse b on top of *c with an empty log. */
@@ -272,7 +292,11 @@ static const char *wanted(const char *key)
 		{ "Debug", "one boolean" },	   { "ReportConnections", "one boolean" },
 		{ "Bootstrap", "one boolean" },	   { "MaxFlows", "one integer" },
 		{ "MaxProcesses", "one integer" }, { "IdleTimeout", "one integer" },
-		{ "AttachMode", "one string" },
+		{ "AttachMode", "one string" },	   { "Process", "one string" },
+		{ "ProcessMatch", "one string" },  { "IgnoreSelected", "one boolean" },
+		{ "Protocol", "one string" },	   { "LocalPort", "one integer" },
+		{ "RemotePort", "one integer" },   { "LocalAddress", "one string" },
+		{ "RemoteAddress", "one string" }, { "ProcessInstance", "one string" },
 	};
 	size_t i;
 
@@ -336,7 +360,9 @@ static void test_defaults(void **state)
 	assert_true(c.report_connections);
 	assert_true(c.bootstrap);
 	assert_int_equal(c.max_flows, 65536);
-	assert_int_equal(c.max_processes, 4096);
+	assert_int_equal(c.max_processes, 512);
+	assert_int_equal(c.max_connections, 1000);
+	assert_true(c.collapse_ports);
 	assert_true(c.idle_timeout == 60);
 	assert_int_equal(c.process_timeout, 3600);
 	assert_int_equal(c.mode, PROBES_MODE_AUTO);
@@ -358,6 +384,8 @@ static void test_defaults_parse_back(void **state)
 	opt_number(b, "IdleTimeout", def.idle_timeout);
 	opt_number(b, "ProcessTimeout", def.process_timeout);
 	opt_string(b, "AttachMode", "auto");
+	opt_boolean(b, "IgnoreSelected", def.select.ignore_selected);
+	opt_string(b, "ProcessInstance", "name");
 	c = custom();
 	assert_int_equal(parse(&c, b), 0);
 	block_free(b);
@@ -490,12 +518,16 @@ static void test_bounds_accepted(void **state)
 	b = block_new();
 	opt_number(b, "MaxFlows", 4194304);
 	opt_number(b, "MaxProcesses", 1048576);
+	opt_number(b, "MaxConnections", 0);
+	opt_boolean(b, "CollapsePorts", false);
 	opt_number(b, "IdleTimeout", 86400);
 	assert_int_equal(parse(&c, b), 0);
 	block_free(b);
 	assert_no_log();
 	assert_int_equal(c.max_flows, 4194304);
 	assert_int_equal(c.max_processes, 1048576);
+	assert_int_equal(c.max_connections, 0);
+	assert_false(c.collapse_ports);
 	assert_true(c.idle_timeout == 86400);
 
 	/* IdleTimeout is whole seconds, like the flow table's clock. */
@@ -626,6 +658,12 @@ static void test_out_of_range(void **state)
 		{ "MaxFlows", 1, { V_NUMBER(NAN) } },
 		{ "MaxFlows", 1, { V_NUMBER(INFINITY) } },
 		{ "MaxFlows", 1, { V_NUMBER(-INFINITY) } },
+		{ "MaxConnections", 1, { V_NUMBER(-1) } },
+		{ "MaxConnections", 1, { V_NUMBER(1048577) } },
+		{ "MaxConnections", 1, { V_NUMBER(2.5) } },
+		{ "MaxConnections", 1, { V_STRING("1000") } },
+		{ "CollapsePorts", 1, { V_STRING("false") } },
+		{ "CollapsePorts", 1, { V_NUMBER(0) } },
 		{ "MaxProcesses", 1, { V_NUMBER(15) } },
 		{ "MaxProcesses", 1, { V_NUMBER(0) } },
 		{ "MaxProcesses", 1, { V_NUMBER(1048577) } },
@@ -872,6 +910,360 @@ static void test_every_problem_counted(void **state)
 	assert_true(c.bootstrap);
 }
 
+/* The selection options: Process, ProcessMatch, IgnoreSelected, Protocol, ports, addresses */
+
+static struct tuple tuple_of(int proto, const char *laddr, uint16_t lport, const char *raddr,
+			     uint16_t rport)
+{
+	struct tuple t = { .proto = (uint8_t)proto, .lport = lport, .rport = rport };
+	int family = strchr(laddr, ':') ? AF_INET6 : AF_INET;
+
+	t.family = (uint8_t)family;
+	assert_int_equal(inet_pton(family, laddr, t.laddr), 1);
+	assert_int_equal(inet_pton(family, raddr, t.raddr), 1);
+	return t;
+}
+
+static void test_select_defaults(void **state)
+{
+	struct tcptop_config c;
+
+	(void)state;
+	memset(&c, 0xa5, sizeof(c));
+	config_defaults(&c);
+	assert_int_equal(c.process_instance, CONFIG_INSTANCE_NAME);
+	/* Nothing allocated, everything selected. */
+	assert_null(c.select.names);
+	assert_null(c.select.cmdlines);
+	assert_null(c.select.ports[SELECT_LOCAL]);
+	assert_null(c.select.ports[SELECT_REMOTE]);
+	assert_null(c.select.addrs[SELECT_LOCAL]);
+	assert_null(c.select.addrs[SELECT_REMOTE]);
+	assert_false(c.select.ignore_selected);
+	assert_int_equal(c.select.protos, 0);
+	assert_true(select_process(&c.select, "anything", NULL));
+	assert_false(select_needs_cmdline(&c.select));
+	config_free(&c);
+	config_free(NULL);
+}
+
+static void test_select_each_option(void **state)
+{
+	struct tcptop_config c;
+	oconfig_item_t *b = block_new();
+	struct tuple t;
+
+	(void)state;
+	opt_string(b, "Process", "sshd");
+	opt_string(b, "Process", "/^post/");
+	opt_string(b, "ProcessMatch", "kafka\\.Kafka");
+	opt_string(b, "ProcessMatch", "/--role=web/");
+	opt_boolean(b, "IgnoreSelected", true);
+	opt_string(b, "Protocol", "tcp");
+	opt_number(b, "LocalPort", 443);
+	opt_number(b, "RemotePort", 5432);
+	opt_string(b, "LocalAddress", "10.0.0.0/8");
+	opt_string(b, "RemoteAddress", "10.1.0.0/16");
+	opt_string(b, "RemoteAddress", "2001:db8::/32");
+	opt_string(b, "ProcessInstance", "name_pid");
+	config_defaults(&c);
+	assert_int_equal(parse(&c, b), 0);
+	block_free(b);
+	assert_no_log();
+
+	assert_int_equal(c.process_instance, CONFIG_INSTANCE_NAME_PID);
+	assert_int_equal(c.select.n_names, 2);
+	assert_int_equal(c.select.n_cmdlines, 2);
+	assert_true(c.select.ignore_selected);
+	assert_int_equal(c.select.n_ports[SELECT_LOCAL], 1);
+	assert_int_equal(c.select.n_ports[SELECT_REMOTE], 1);
+	assert_int_equal(c.select.n_addrs[SELECT_LOCAL], 1);
+	assert_int_equal(c.select.n_addrs[SELECT_REMOTE], 2);
+	assert_true(select_needs_cmdline(&c.select));
+
+	/* IgnoreSelected: the listed ones are out. */
+	assert_false(select_process(&c.select, "sshd", NULL));
+	assert_false(select_process(&c.select, "postgres", NULL));
+	assert_false(select_process(&c.select, "java", "java kafka.Kafka"));
+	assert_false(select_process(&c.select, "gunicorn", "gunicorn --role=web"));
+	assert_true(select_process(&c.select, "java", "java zookeeper"));
+
+	t = tuple_of(IPPROTO_TCP, "10.0.0.5", 443, "10.1.2.3", 5432);
+	assert_true(select_connection(&c.select, &t));
+	t = tuple_of(IPPROTO_UDP, "10.0.0.5", 443, "10.1.2.3", 5432);
+	assert_false(select_connection(&c.select, &t));
+	t = tuple_of(IPPROTO_TCP, "10.0.0.5", 80, "10.1.2.3", 5432);
+	assert_false(select_connection(&c.select, &t));
+	t = tuple_of(IPPROTO_TCP, "10.0.0.5", 443, "10.2.2.3", 5432);
+	assert_false(select_connection(&c.select, &t));
+	config_free(&c);
+	assert_int_equal(c.select.n_names, 0);
+}
+
+static void test_select_case_insensitive(void **state)
+{
+	struct tcptop_config c;
+	oconfig_item_t *b = block_new();
+	struct tuple t;
+
+	(void)state;
+	opt_string(b, "process", "sshd");
+	opt_string(b, "PROCESSMATCH", "kafka");
+	opt_boolean(b, "ignoreselected", true);
+	opt_string(b, "PROTOCOL", "UDP");
+	opt_number(b, "localport", 53);
+	opt_number(b, "REMOTEport", 40000);
+	opt_string(b, "localADDRESS", "::1");
+	opt_string(b, "RemoteAddress", "::/0");
+	opt_string(b, "processinstance", "NAME_PID");
+	config_defaults(&c);
+	assert_int_equal(parse(&c, b), 0);
+	block_free(b);
+	assert_no_log();
+	assert_int_equal(c.select.n_names, 1);
+	assert_int_equal(c.select.n_cmdlines, 1);
+	assert_true(c.select.ignore_selected);
+	assert_int_equal(c.select.protos, SELECT_UDP);
+	assert_int_equal(c.process_instance, CONFIG_INSTANCE_NAME_PID);
+	t = tuple_of(IPPROTO_UDP, "::1", 53, "::1", 40000);
+	assert_true(select_connection(&c.select, &t));
+	config_free(&c);
+
+	b = block_new();
+	opt_string(b, "ProcessInstance", "Name");
+	c = custom();
+	assert_int_equal(parse(&c, b), 0);
+	block_free(b);
+	assert_int_equal(c.process_instance, CONFIG_INSTANCE_NAME);
+}
+
+static void test_select_accumulate(void **state)
+{
+	struct tcptop_config c;
+	oconfig_item_t *b = block_new();
+
+	(void)state;
+	/* Repeated keys add up, in one block and across blocks; IgnoreSelected: the last wins. */
+	opt_string(b, "Process", "a");
+	opt_string(b, "process", "b");
+	opt_string(b, "ProcessMatch", "c");
+	opt_string(b, "Protocol", "tcp");
+	opt_string(b, "Protocol", "tcp");
+	opt_number(b, "LocalPort", 80);
+	opt_number(b, "LocalPort", 443);
+	opt_number(b, "LocalPort", 80);
+	opt_string(b, "LocalAddress", "10.0.0.0/8");
+	opt_string(b, "LocalAddress", "192.168.0.0/16");
+	opt_boolean(b, "IgnoreSelected", true);
+	opt_boolean(b, "IgnoreSelected", false);
+	config_defaults(&c);
+	assert_int_equal(parse(&c, b), 0);
+	block_free(b);
+
+	b = block_new();
+	opt_string(b, "Process", "d");
+	opt_string(b, "ProcessMatch", "e");
+	opt_string(b, "Protocol", "udp");
+	opt_number(b, "RemotePort", 53);
+	opt_number(b, "RemotePort", 853);
+	opt_string(b, "RemoteAddress", "2001:db8::/32");
+	assert_int_equal(parse(&c, b), 0);
+	block_free(b);
+	assert_no_log();
+
+	assert_int_equal(c.select.n_names, 3);
+	assert_int_equal(c.select.n_cmdlines, 2);
+	assert_int_equal(c.select.protos, SELECT_TCP | SELECT_UDP);
+	assert_int_equal(c.select.n_ports[SELECT_LOCAL], 3);
+	assert_int_equal(c.select.n_ports[SELECT_REMOTE], 2);
+	assert_int_equal(c.select.n_addrs[SELECT_LOCAL], 2);
+	assert_int_equal(c.select.n_addrs[SELECT_REMOTE], 1);
+	assert_false(c.select.ignore_selected);
+	assert_true(select_process(&c.select, "a", NULL));
+	assert_true(select_process(&c.select, "d", NULL));
+	assert_true(select_process(&c.select, "x", "e"));
+	assert_false(select_process(&c.select, "x", "y"));
+	config_free(&c);
+}
+
+static void test_select_wrong_type(void **state)
+{
+	static const struct option opts[] = {
+		{ "Process", 1, { V_NUMBER(1) } },
+		{ "Process", 1, { V_BOOLEAN(1) } },
+		{ "ProcessMatch", 1, { V_NUMBER(1) } },
+		{ "IgnoreSelected", 1, { V_STRING("true") } },
+		{ "IgnoreSelected", 1, { V_NUMBER(1) } },
+		{ "Protocol", 1, { V_NUMBER(6) } },
+		{ "LocalPort", 1, { V_STRING("80") } },
+		{ "LocalPort", 1, { V_BOOLEAN(1) } },
+		{ "RemotePort", 1, { V_STRING("5432") } },
+		{ "LocalAddress", 1, { V_NUMBER(10) } },
+		{ "RemoteAddress", 1, { V_BOOLEAN(0) } },
+		{ "ProcessInstance", 1, { V_NUMBER(0) } },
+		{ "ProcessInstance", 1, { V_BOOLEAN(1) } },
+		{ "process", 1, { V_NUMBER(1) } },
+		{ "LOCALPORT", 1, { V_STRING("80") } },
+		/* One value each: collectd's ProcessMatch "name" "regex" is not this one. */
+		{ "Process", 2, { V_STRING("a"), V_STRING("b") } },
+		{ "ProcessMatch", 2, { V_STRING("kafka"), V_STRING("kafka\\.Kafka") } },
+		{ "Protocol", 2, { V_STRING("tcp"), V_STRING("udp") } },
+		{ "LocalPort", 2, { V_NUMBER(80), V_NUMBER(443) } },
+		{ "RemoteAddress", 2, { V_STRING("10.0.0.0/8"), V_STRING("::/0") } },
+		{ "Process", 0, { { 0 } } },
+		{ "ProcessMatch", 0, { { 0 } } },
+		{ "IgnoreSelected", 0, { { 0 } } },
+		{ "Protocol", 0, { { 0 } } },
+		{ "RemotePort", 0, { { 0 } } },
+		{ "LocalAddress", 0, { { 0 } } },
+		{ "ProcessInstance", 0, { { 0 } } },
+	};
+
+	(void)state;
+	assert_each_rejected(opts, sizeof(opts) / sizeof(opts[0]), true);
+}
+
+static void test_select_bad_values(void **state)
+{
+	static const struct option opts[] = {
+		{ "LocalPort", 1, { V_NUMBER(0) } },
+		{ "LocalPort", 1, { V_NUMBER(65536) } },
+		{ "LocalPort", 1, { V_NUMBER(-1) } },
+		{ "LocalPort", 1, { V_NUMBER(80.5) } },
+		{ "LocalPort", 1, { V_NUMBER(NAN) } },
+		{ "LocalPort", 1, { V_NUMBER(INFINITY) } },
+		{ "RemotePort", 1, { V_NUMBER(0) } },
+		{ "RemotePort", 1, { V_NUMBER(70000) } },
+		{ "Process", 1, { V_STRING("") } },
+		{ "Process", 1, { V_STRING("sixteen-bytes-xx") } },
+		{ "Process", 1, { V_STRING("/(/") } },
+		{ "Process", 1, { V_STRING("/[z-a]/") } },
+		{ "ProcessMatch", 1, { V_STRING("") } },
+		{ "ProcessMatch", 1, { V_STRING("(") } },
+		{ "ProcessMatch", 1, { V_STRING("/*x/") } },
+		{ "Protocol", 1, { V_STRING("sctp") } },
+		{ "Protocol", 1, { V_STRING("") } },
+		{ "LocalAddress", 1, { V_STRING("10.0.0.0/33") } },
+		{ "LocalAddress", 1, { V_STRING("10.0.0.1/8") } },
+		{ "LocalAddress", 1, { V_STRING("example.com") } },
+		{ "LocalAddress", 1, { V_STRING("") } },
+		{ "RemoteAddress", 1, { V_STRING("2001:db8::/129") } },
+		{ "RemoteAddress", 1, { V_STRING("2001:db8::1/32") } },
+		{ "RemoteAddress", 1, { V_STRING("fe80::1%eth0") } },
+		{ "RemoteAddress", 1, { V_STRING("10.0.0.0/8,10.1.0.0/16") } },
+		{ "ProcessInstance", 1, { V_STRING("pid") } },
+		{ "ProcessInstance", 1, { V_STRING("name-pid") } },
+		{ "ProcessInstance", 1, { V_STRING("") } },
+	};
+
+	(void)state;
+	assert_each_rejected(opts, sizeof(opts) / sizeof(opts[0]), false);
+}
+
+/* The message names the key and the value as given, and says what is allowed. */
+static void test_select_messages(void **state)
+{
+	static const struct {
+		struct option o;
+		const char *want[3];
+	} cases[] = {
+		{ { "LocalAddress", 1, { V_STRING("10.0.0.1/8") } },
+		  { "\"LocalAddress\"", "\"10.0.0.1/8\"", "the network is \"10.0.0.0/8\"" } },
+		{ { "RemoteAddress", 1, { V_STRING("2001:db8::/129") } },
+		  { "\"RemoteAddress\"", "\"2001:db8::/129\"", "0 to 128" } },
+		{ { "remoteaddress", 1, { V_STRING("10.0.0.0/33") } },
+		  { "\"remoteaddress\"", "\"10.0.0.0/33\"", "0 to 32" } },
+		{ { "LocalAddress", 1, { V_STRING("nope") } },
+		  { "\"LocalAddress\"", "\"nope\"", "like \"10.0.0.0/8\" or \"2001:db8::/32\"" } },
+		{ { "Process", 1, { V_STRING("sixteen-bytes-xx") } },
+		  { "\"Process\"", "\"sixteen-bytes-xx\"", "1 to 15 bytes" } },
+		{ { "Process", 1, { V_STRING("/(/") } },
+		  { "\"Process\"", "\"/(/\"", "not a valid POSIX extended regex: " } },
+		{ { "ProcessMatch", 1, { V_STRING("") } },
+		  { "\"ProcessMatch\"", "\"\"", "non-empty POSIX extended regex" } },
+		{ { "Protocol", 1, { V_STRING("%s%n%x") } },
+		  { "\"Protocol\"", "\"%s%n%x\"", "\"tcp\" or \"udp\"" } },
+		{ { "LocalPort", 1, { V_NUMBER(0) } }, { "\"LocalPort\"", " 0;", "1 to 65535" } },
+		{ { "RemotePort", 1, { V_NUMBER(65536) } },
+		  { "\"RemotePort\"", "65536", "1 to 65535" } },
+		{ { "ProcessInstance", 1, { V_STRING("pid") } },
+		  { "\"ProcessInstance\"", "\"pid\"", "\"name\" or \"name_pid\"" } },
+	};
+	struct tcptop_config c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		oconfig_item_t *b = block_new();
+
+		add_option(b, &cases[i].o);
+		config_defaults(&c);
+		assert_int_equal(parse(&c, b), 1);
+		block_free(b);
+		assert_int_equal(fake_log_count(), 1);
+		for (size_t j = 0; j < 3; j++)
+			assert_logged_error(0, cases[i].want[j]);
+		config_free(&c);
+	}
+}
+
+static void test_select_regex_message(void **state)
+{
+	struct tcptop_config c;
+	oconfig_item_t *b = block_new();
+	char want[256];
+	regex_t re;
+	int rc;
+
+	(void)state;
+	/* regerror's own words, whatever the C library says. */
+	rc = regcomp(&re, "a{1", REG_EXTENDED | REG_NOSUB);
+	assert_int_not_equal(rc, 0);
+	regerror(rc, &re, want, sizeof(want));
+	opt_string(b, "ProcessMatch", "/a{1/");
+	opt_string(b, "Process", "/a{1/");
+	config_defaults(&c);
+	assert_int_equal(parse(&c, b), 2);
+	block_free(b);
+	assert_logged_error(1, "\"ProcessMatch\" is \"/a{1/\"");
+	assert_logged_error(1, want);
+	assert_logged_error(0, "\"Process\" is \"/a{1/\"");
+	assert_logged_error(0, want);
+	assert_int_equal(c.select.n_names + c.select.n_cmdlines, 0);
+}
+
+static void test_select_bad_among_good(void **state)
+{
+	struct tcptop_config c;
+	oconfig_item_t *b = block_new();
+
+	(void)state;
+	/* A bad value costs one error and is left out; its neighbours stay. */
+	opt_string(b, "Process", "sshd");
+	opt_string(b, "Process", "/(/");
+	opt_string(b, "Process", "nginx");
+	opt_number(b, "LocalPort", 80);
+	opt_number(b, "LocalPort", 0);
+	opt_number(b, "LocalPort", 443);
+	opt_string(b, "RemoteAddress", "10.0.0.1/8");
+	opt_string(b, "RemoteAddress", "10.0.0.0/8");
+	opt_string(b, "Protocol", "icmp");
+	opt_string(b, "Protocol", "udp");
+	config_defaults(&c);
+	assert_int_equal(parse(&c, b), 4);
+	block_free(b);
+	assert_int_equal(fake_log_count(), 4);
+	assert_logged_error(3, "\"/(/\"");
+	assert_logged_error(2, "\"LocalPort\"");
+	assert_logged_error(1, "\"10.0.0.1/8\"");
+	assert_logged_error(0, "\"icmp\"");
+	assert_int_equal(c.select.n_names, 2);
+	assert_int_equal(c.select.n_ports[SELECT_LOCAL], 2);
+	assert_int_equal(c.select.n_addrs[SELECT_REMOTE], 1);
+	assert_int_equal(c.select.protos, SELECT_UDP);
+	assert_true(select_process(&c.select, "nginx", NULL));
+	config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -895,6 +1287,15 @@ int main(void)
 		cmocka_unit_test(test_bad_among_good),
 		cmocka_unit_test(test_bad_after_good_same_option),
 		cmocka_unit_test(test_every_problem_counted),
+		cmocka_unit_test(test_select_defaults),
+		cmocka_unit_test(test_select_each_option),
+		cmocka_unit_test(test_select_case_insensitive),
+		cmocka_unit_test(test_select_accumulate),
+		cmocka_unit_test(test_select_wrong_type),
+		cmocka_unit_test(test_select_bad_values),
+		cmocka_unit_test(test_select_messages),
+		cmocka_unit_test(test_select_regex_message),
+		cmocka_unit_test(test_select_bad_among_good),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -512,10 +512,12 @@ static void add_global(struct wants *ws, bool states, double flows, double procs
 	add(ws, NULL, "derive", "bytes_lost", 1400, 0);
 	add(ws, NULL, "count", "flows", flows, 0);
 	add(ws, NULL, "count", "processes", procs, 0);
+	add(ws, NULL, "count", "connections_folded", 0, 0);
 	add(ws, NULL, "duration", "read", duration, 0);
 }
 
-#define CURL_CONN "tcp_10.0.0.1.40000_to_10.0.0.2.443"
+/* Port collapse: curl's port 40000 is in the ephemeral range, 443 is not. */
+#define CURL_CONN "tcp_10.0.0.1.eph_to_10.0.0.2.443"
 #define DIG_CONN  "udp_0.0.0.0.5353_to_any"
 
 /* What the first read of curl_open() and dig_udp() dispatches. */
@@ -548,7 +550,7 @@ static void test_bare_load_first_read(void **state)
 	pc = fake_probes_open_config();
 	assert_int_equal(pc->mode, PROBES_MODE_AUTO);
 	assert_int_equal(pc->max_flows, 65536);
-	assert_int_equal(pc->max_procs, 4096);
+	assert_int_equal(pc->max_procs, 512);
 	assert_false(pc->debug);
 	assert_int_equal(fake_bootstrap_calls(), 1);
 	assert_non_null(log_find(LOG_INFO, "tracepoint hooks attached (send yes, recv yes, "
@@ -561,7 +563,7 @@ static void test_bare_load_first_read(void **state)
 	read_ok();
 
 	want_first_read(&ws, true, true);
-	assert_int_equal(ws.n, 34);
+	assert_int_equal(ws.n, 35);
 	expect_exactly(ws.w, ws.n);
 	expect_none("curl", "if_octets", "udp");
 	expect_none("dig", "latency", DIG_CONN);
@@ -665,9 +667,9 @@ static void test_listener_no_connection_series(void **state)
 
 	add_proc(&ws, "nginx", (double[]){ 40, 1000 }, (double[]){ 1, 1 }, NULL, NULL, 1, 1, 0, 0);
 	add_proc(&ws, "sshd", NULL, NULL, NULL, NULL, 0, 0, 0, 0);
-	add(&ws, "nginx", "if_octets", "tcp_10.0.0.2.8080_to_10.0.0.3.5555", 40, 1000);
-	add(&ws, "nginx", "if_packets", "tcp_10.0.0.2.8080_to_10.0.0.3.5555", 1, 1);
-	add(&ws, "nginx", "latency", "tcp_10.0.0.2.8080_to_10.0.0.3.5555", 0.0008, 0);
+	add(&ws, "nginx", "if_octets", "tcp_10.0.0.2.8080_to_10.0.0.3.eph", 40, 1000);
+	add(&ws, "nginx", "if_packets", "tcp_10.0.0.2.8080_to_10.0.0.3.eph", 1, 1);
+	add(&ws, "nginx", "latency", "tcp_10.0.0.2.8080_to_10.0.0.3.eph", 0.0008, 0);
 	add_global(&ws, true, 3, 2, 0);
 	expect_exactly(ws.w, ws.n);
 	for (size_t i = 0; i < fake_collectd_nvl(); i++) {
@@ -710,7 +712,7 @@ static void test_report_connections_false(void **state)
 	fake_kernel_put(COOKIE_DIG, &dig);
 	read_ok();
 	want_first_read(&ws, false, true);
-	assert_int_equal(ws.n, 29);
+	assert_int_equal(ws.n, 30);
 	expect_exactly(ws.w, ws.n);
 	for (size_t i = 0; i < fake_collectd_nvl(); i++)
 		if (strstr(fake_collectd_vl(i)->type_instance, "_to_"))
@@ -767,6 +769,57 @@ static void test_full_table_counts_once(void **state)
 	shutdown_ok();
 }
 
+/*
+ * The operator's choices, through the glue: a process left out is not
+ * reported at all; a connection the filter refuses, or one over the
+ * budget, is in its process's remainder, so the process's totals stay
+ * whole; ProcessInstance "name_pid" names processes by name and PID.
+ */
+static void test_filters_and_budget(void **state)
+{
+	static const struct opt opts[] = {
+		{ .key = "Process", .type = OCONFIG_TYPE_STRING, .string = "curl" },
+		{ .key = "RemotePort", .type = OCONFIG_TYPE_NUMBER, .number = 443 },
+		{ .key = "MaxConnections", .type = OCONFIG_TYPE_NUMBER, .number = 1 },
+		{ .key = "ProcessInstance", .type = OCONFIG_TYPE_STRING, .string = "name_pid" },
+		{ .key = "Bootstrap", .type = OCONFIG_TYPE_BOOLEAN, .boolean = false },
+	};
+	struct tcptop_flow curl = curl_open(), dig = dig_udp();
+	struct tcptop_flow curl2 = krec(IPPROTO_TCP, "10.0.0.1", 40001, "10.0.0.3", 443, 4242, "curl");
+	struct tcptop_flow curl3 = krec(IPPROTO_TCP, "10.0.0.1", 40002, "10.0.0.4", 80, 4242, "curl");
+	const value_list_t *vl;
+
+	(void)state;
+	curl2.bytes[TCPTOP_TX] = 7;
+	curl2.calls[TCPTOP_TX] = 1;
+	curl3.bytes[TCPTOP_TX] = 9000; /* the busiest, but port 80 is filtered out */
+	curl3.calls[TCPTOP_TX] = 1;
+	load();
+	assert_int_equal(configure(opts, sizeof(opts) / sizeof(opts[0])), 0);
+	init_ok();
+	fake_kernel_put(COOKIE_CURL, &curl);
+	fake_kernel_put(COOKIE_DIG, &dig);
+	fake_kernel_put(3, &curl2);
+	fake_kernel_put(4, &curl3);
+	read_ok();
+	assert_int_equal(count_pi("dig_777"), 0);
+	assert_int_equal(count_pi("dig"), 0);
+	/* The budget of one: the busier of the two to port 443. */
+	assert_non_null(find("curl_4242", "if_octets", CURL_CONN));
+	assert_null(find("curl_4242", "if_octets", "tcp_10.0.0.1.eph_to_10.0.0.3.443"));
+	assert_null(find("curl_4242", "if_octets", "tcp_10.0.0.1.eph_to_10.0.0.4.80"));
+	vl = find("curl_4242", "if_octets", "tcp_other");
+	assert_non_null(vl);
+	assert_int_equal(vl->values[1].derive, 7 + 9000);
+	vl = find("curl_4242", "if_octets", "tcp");
+	assert_non_null(vl);
+	assert_int_equal(vl->values[1].derive, 100 + 7 + 9000);
+	vl = find(NULL, "count", "connections_folded");
+	assert_non_null(vl);
+	assert_true(vl->values[0].gauge == 1);
+	shutdown_ok();
+}
+
 /* Whatever a process calls itself, identifiers stay within [A-Za-z0-9_.-]. */
 static void test_hostile_comm(void **state)
 {
@@ -796,7 +849,7 @@ static void test_hostile_comm(void **state)
 
 	expect(&(struct want){ "a_b_..", "if_octets", "tcp", { 0, 10 } });
 	expect(&(struct want){
-		"a_b_..", "if_octets", "tcp_10.0.0.1.40001_to_10.0.0.2.80", { 0, 10 } });
+		"a_b_..", "if_octets", "tcp_10.0.0.1.eph_to_10.0.0.2.80", { 0, 10 } });
 	expect(&(struct want){ "a_b_..", "current_connections", "tcp", { 1, 0 } });
 	expect(&(struct want){ "0123456789abcdef", "if_octets", "udp", { 20, 0 } });
 	expect(&(struct want){ "unknown", "if_octets", "udp_0.0.0.0.123_to_any", { 48, 0 } });
@@ -804,8 +857,8 @@ static void test_hostile_comm(void **state)
 	assert_int_equal(count_pi("a_b_.."), 6 + 2);
 	assert_int_equal(count_pi("0123456789abcdef"), 6 + 2);
 	assert_int_equal(count_pi("unknown"), 6 + 2);
-	assert_int_equal(count_pi(""), 17);
-	assert_int_equal(fake_collectd_nvl(), 8 + 8 + 8 + 17);
+	assert_int_equal(count_pi(""), 18);
+	assert_int_equal(fake_collectd_nvl(), 8 + 8 + 8 + 18);
 	for (size_t i = 0; i < fake_collectd_nvl(); i++) {
 		const value_list_t *vl = fake_collectd_vl(i);
 
@@ -885,7 +938,7 @@ static void test_tcpstates_fails(void **state)
 	fake_tcpstates_fail(-EACCES);
 	read_ok();
 	want_first_read(&ws, true, false);
-	assert_int_equal(ws.n, 23);
+	assert_int_equal(ws.n, 24);
 	expect_exactly(ws.w, ws.n);
 	for (size_t i = 0; i < fake_collectd_nvl(); i++)
 		assert_string_not_equal(fake_collectd_vl(i)->type, "tcp_connections");
@@ -941,8 +994,8 @@ static void test_bootstrap_sockets(void **state)
 	read_ok();
 	add_proc(&ws, "sshd", NULL, NULL, NULL, NULL, 1, 0, 0, 0);
 	add_proc(&ws, "unknown", NULL, NULL, NULL, NULL, 0, 0, 0, 0);
-	add(&ws, "sshd", "if_octets", "tcp_10.0.0.1.22_to_10.0.0.9.50000", 0, 0);
-	add(&ws, "sshd", "if_packets", "tcp_10.0.0.1.22_to_10.0.0.9.50000", 0, 0);
+	add(&ws, "sshd", "if_octets", "tcp_10.0.0.1.22_to_10.0.0.9.eph", 0, 0);
+	add(&ws, "sshd", "if_packets", "tcp_10.0.0.1.22_to_10.0.0.9.eph", 0, 0);
 	add(&ws, "unknown", "if_octets", "udp_0.0.0.0.68_to_any", 0, 0);
 	add(&ws, "unknown", "if_packets", "udp_0.0.0.0.68_to_any", 0, 0);
 	add_global(&ws, true, 2, 2, 0);
@@ -1118,6 +1171,7 @@ int main(void)
 		cmocka_unit_test(test_listener_no_connection_series),
 		cmocka_unit_test(test_report_connections_false),
 		cmocka_unit_test(test_full_table_counts_once),
+		cmocka_unit_test(test_filters_and_budget),
 		cmocka_unit_test(test_hostile_comm),
 		cmocka_unit_test(test_config_error),
 		cmocka_unit_test(test_probes_open_fails),
