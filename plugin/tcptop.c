@@ -15,6 +15,7 @@
 
 #include <collectd/core/daemon/collectd.h>
 #include <collectd/core/daemon/plugin.h>
+#include <collectd/core/daemon/utils_complain.h>
 #include <collectd/core/utils/common/common.h>
 
 #include "bootstrap.h"
@@ -35,6 +36,10 @@ static struct flowtab *tcptop_tab;
 static struct collect *tcptop_collect;
 static struct series *tcptop_series;
 static double tcptop_last_read; /* seconds the previous read took */
+/* Complaints that repeat every interval until fixed: logged once per outage. */
+static c_complain_t tcptop_stats_complaint = C_COMPLAIN_INIT_STATIC;
+static c_complain_t tcptop_full_complaint = C_COMPLAIN_INIT_STATIC;
+static uint64_t tcptop_refused_seen; /* flows_refused at the previous read */
 
 void tcptop_log(int level, const char *fmt, ...)
 {
@@ -283,8 +288,7 @@ static void dispatch_rest(const struct proc *p, int proto, const struct flow_cou
 	submit_rxtx(t, p->name, "if_packets", series_rest_name(proto), c->packets);
 }
 
-static void dispatch_global(cdtime_t t, const uint64_t stats[TCPTOP_NSTATS],
-			    const struct series_stats *ss)
+static void dispatch_global(cdtime_t t, const uint64_t *stats, const struct series_stats *ss)
 {
 	static bool warned_states;
 	uint64_t states[TCPSTATES_N];
@@ -304,12 +308,26 @@ static void dispatch_global(cdtime_t t, const uint64_t stats[TCPTOP_NSTATS],
 		warned_states = true;
 	}
 	flowtab_stats(tcptop_tab, &st);
-	submit_one(t, NULL, "derive", "updates_dropped",
-		   (value_t){ .derive = stats[TCPTOP_STAT_FLOW_FULL] });
-	submit_one(t, NULL, "derive", "updates_lost",
-		   (value_t){ .derive = stats[TCPTOP_STAT_PROC_FULL] });
-	submit_one(t, NULL, "derive", "bytes_lost",
-		   (value_t){ .derive = stats[TCPTOP_STAT_LOST_BYTES] });
+	/* Counters that could not be read are not sent as zeros. */
+	if (stats) {
+		submit_one(t, NULL, "derive", "updates_dropped",
+			   (value_t){ .derive = stats[TCPTOP_STAT_FLOW_FULL] });
+		submit_one(t, NULL, "derive", "updates_lost",
+			   (value_t){ .derive = stats[TCPTOP_STAT_PROC_FULL] });
+		submit_one(t, NULL, "derive", "bytes_lost",
+			   (value_t){ .derive = stats[TCPTOP_STAT_LOST_BYTES] });
+	}
+	submit_one(t, NULL, "derive", "flows_refused", (value_t){ .derive = st.flows_refused });
+	submit_one(t, NULL, "derive", "processes_refused", (value_t){ .derive = st.procs_refused });
+	if (st.flows_refused > tcptop_refused_seen)
+		c_complain(LOG_WARNING, &tcptop_full_complaint,
+			   "tcptop plugin: the flow table is full (%zu flows): new sockets are "
+			   "counted for their process only; raise MaxFlows",
+			   st.flows);
+	else
+		c_release(LOG_INFO, &tcptop_full_complaint,
+			  "tcptop plugin: the flow table has room again");
+	tcptop_refused_seen = st.flows_refused;
 	submit_one(t, NULL, "count", "flows", (value_t){ .gauge = st.flows });
 	submit_one(t, NULL, "count", "processes", (value_t){ .gauge = st.procs });
 	submit_one(t, NULL, "count", "connections_folded", (value_t){ .gauge = ss->folded });
@@ -322,6 +340,7 @@ static int tcptop_read(void)
 	struct series_stats ss = { 0 };
 	cdtime_t start = cdtime();
 	long n;
+	int err;
 
 	if (!tcptop_collect)
 		return -1;
@@ -331,7 +350,15 @@ static int tcptop_read(void)
 		ERROR("tcptop plugin: reading the flows map failed: %s", STRERROR(-n));
 		return -1;
 	}
-	probes_read_stats(tcptop_probes, stats);
+	err = probes_read_stats(tcptop_probes, stats);
+	if (err)
+		c_complain(LOG_WARNING, &tcptop_stats_complaint,
+			   "tcptop plugin: reading the kernel's health counters failed: %s; "
+			   "derive-updates_* and bytes_lost are not sent until it works again",
+			   STRERROR(-err));
+	else
+		c_release(LOG_INFO, &tcptop_stats_complaint,
+			  "tcptop plugin: reading the kernel's health counters works again");
 
 	flowtab_foreach_proc_mut(tcptop_tab, decide_proc, NULL);
 	flowtab_foreach_proc(tcptop_tab, dispatch_proc, &start);
@@ -340,7 +367,7 @@ static int tcptop_read(void)
 			  dispatch_conn, dispatch_rest, &start, &ss))
 		WARNING("tcptop plugin: selecting connection series: out of memory; they are sent "
 			"with the next read");
-	dispatch_global(start, stats, &ss);
+	dispatch_global(start, err ? NULL : stats, &ss);
 
 	/* Only now, with their last values dispatched, forget final flows. */
 	flowtab_expire(tcptop_tab);

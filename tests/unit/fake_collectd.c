@@ -35,6 +35,7 @@
 
 #include <collectd/core/daemon/collectd.h>
 #include <collectd/core/daemon/plugin.h>
+#include <collectd/core/daemon/utils_complain.h>
 #include <collectd/core/utils/common/common.h>
 
 /*
@@ -331,6 +332,39 @@ void plugin_log(int level, const char *format, ...)
 	nlogs++;
 	if (getenv("FAKE_COLLECTD_VERBOSE"))
 		fprintf(stderr, "log[%d] %s\n", level, logs[nlogs - 1].msg);
+}
+
+/*
+ * The daemon's complaint helpers (utils_complain.h), simplified: the first
+ * complaint is logged and the rest are not until a release, which is
+ * logged too. The real ones also repeat at growing intervals.
+ */
+void c_complain(int level, c_complain_t *c, const char *format, ...)
+{
+	char msg[LOG_LEN];
+	va_list ap;
+
+	if (c->interval)
+		return;
+	c->interval = 1;
+	va_start(ap, format);
+	vsnprintf(msg, sizeof(msg), format, ap);
+	va_end(ap);
+	plugin_log(level, "%s", msg);
+}
+
+void c_do_release(int level, c_complain_t *c, const char *format, ...)
+{
+	char msg[LOG_LEN];
+	va_list ap;
+
+	if (!c->interval)
+		return;
+	c->interval = 0;
+	va_start(ap, format);
+	vsnprintf(msg, sizeof(msg), format, ap);
+	va_end(ap);
+	plugin_log(level, "%s", msg);
 }
 
 size_t fake_collectd_nlog(void)

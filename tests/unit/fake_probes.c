@@ -60,6 +60,7 @@ static struct {
 	struct probes *live;
 	unsigned attached;
 	uint64_t stats[TCPTOP_NSTATS];
+	int stats_err;
 } pr = { .attached = PROBES_HOOK_SEND | PROBES_HOOK_RECV | PROBES_HOOK_STATE |
 		     PROBES_HOOK_RETRANSMIT };
 
@@ -86,6 +87,11 @@ bool fake_probes_live(void)
 void fake_probes_set_attached(unsigned hooks)
 {
 	pr.attached = hooks;
+}
+
+void fake_probes_stats_fail(int err)
+{
+	pr.stats_err = err;
 }
 
 void fake_probes_set_stats(const uint64_t stats[TCPTOP_NSTATS])
@@ -136,7 +142,7 @@ int probes_read_stats(struct probes *p, uint64_t out[TCPTOP_NSTATS])
 	if (!p || p != pr.live)
 		fail_msg("probes_read_stats: not the live handle");
 	memcpy(out, pr.stats, sizeof(pr.stats));
-	return 0;
+	return pr.stats_err;
 }
 
 /* The kernel's flows map, in insertion order. */

@@ -65,6 +65,7 @@ const struct probes_config *fake_probes_open_config(void);
 bool fake_probes_live(void);
 void fake_probes_set_attached(unsigned hooks);
 void fake_probes_set_stats(const uint64_t stats[TCPTOP_NSTATS]);
+void fake_probes_stats_fail(int err);
 void fake_kernel_put(uint64_t cookie, const struct tcptop_flow *k);
 bool fake_kernel_has(uint64_t cookie);
 void fake_kernel_del(uint64_t cookie);
@@ -510,6 +511,8 @@ static void add_global(struct wants *ws, bool states, double flows, double procs
 	add(ws, NULL, "derive", "updates_dropped", 3, 0);
 	add(ws, NULL, "derive", "updates_lost", 1, 0);
 	add(ws, NULL, "derive", "bytes_lost", 1400, 0);
+	add(ws, NULL, "derive", "flows_refused", 0, 0);
+	add(ws, NULL, "derive", "processes_refused", 0, 0);
 	add(ws, NULL, "count", "flows", flows, 0);
 	add(ws, NULL, "count", "processes", procs, 0);
 	add(ws, NULL, "count", "connections_folded", 0, 0);
@@ -563,7 +566,7 @@ static void test_bare_load_first_read(void **state)
 	read_ok();
 
 	want_first_read(&ws, true, true);
-	assert_int_equal(ws.n, 35);
+	assert_int_equal(ws.n, 37);
 	expect_exactly(ws.w, ws.n);
 	expect_none("curl", "if_octets", "udp");
 	expect_none("dig", "latency", DIG_CONN);
@@ -712,7 +715,7 @@ static void test_report_connections_false(void **state)
 	fake_kernel_put(COOKIE_DIG, &dig);
 	read_ok();
 	want_first_read(&ws, false, true);
-	assert_int_equal(ws.n, 30);
+	assert_int_equal(ws.n, 32);
 	expect_exactly(ws.w, ws.n);
 	for (size_t i = 0; i < fake_collectd_nvl(); i++)
 		if (strstr(fake_collectd_vl(i)->type_instance, "_to_"))
@@ -785,8 +788,10 @@ static void test_filters_and_budget(void **state)
 		{ .key = "Bootstrap", .type = OCONFIG_TYPE_BOOLEAN, .boolean = false },
 	};
 	struct tcptop_flow curl = curl_open(), dig = dig_udp();
-	struct tcptop_flow curl2 = krec(IPPROTO_TCP, "10.0.0.1", 40001, "10.0.0.3", 443, 4242, "curl");
-	struct tcptop_flow curl3 = krec(IPPROTO_TCP, "10.0.0.1", 40002, "10.0.0.4", 80, 4242, "curl");
+	struct tcptop_flow curl2 =
+		krec(IPPROTO_TCP, "10.0.0.1", 40001, "10.0.0.3", 443, 4242, "curl");
+	struct tcptop_flow curl3 =
+		krec(IPPROTO_TCP, "10.0.0.1", 40002, "10.0.0.4", 80, 4242, "curl");
 	const value_list_t *vl;
 
 	(void)state;
@@ -817,6 +822,62 @@ static void test_filters_and_budget(void **state)
 	vl = find(NULL, "count", "connections_folded");
 	assert_non_null(vl);
 	assert_true(vl->values[0].gauge == 1);
+	shutdown_ok();
+}
+
+/*
+ * Health that can't be read is not sent as zeros, and is said once per
+ * outage; a full flow table is said once per outage too, and its refused
+ * counts are sent.
+ */
+static void test_health_complaints(void **state)
+{
+	static const struct opt opts[] = {
+		{ .key = "MaxFlows", .type = OCONFIG_TYPE_NUMBER, .number = 64 },
+		{ .key = "Bootstrap", .type = OCONFIG_TYPE_BOOLEAN, .boolean = false },
+	};
+	const value_list_t *vl;
+
+	(void)state;
+	load();
+	assert_int_equal(configure(opts, sizeof(opts) / sizeof(opts[0])), 0);
+	init_ok();
+	fake_probes_stats_fail(-EIO);
+	read_ok();
+	read_ok();
+	assert_null(find(NULL, "derive", "updates_dropped"));
+	assert_null(find(NULL, "derive", "bytes_lost"));
+	assert_int_equal(log_count(LOG_WARNING), 1);
+	assert_non_null(log_find(LOG_WARNING, "health counters failed"));
+	fake_probes_stats_fail(0);
+	read_ok();
+	assert_non_null(find(NULL, "derive", "updates_dropped"));
+	assert_non_null(log_find(LOG_INFO, "health counters works again"));
+
+	/* 130 sockets for a table of 128: refused, counted, said once. */
+	for (int i = 0; i < 130; i++) {
+		struct tcptop_flow k = krec(IPPROTO_UDP, "10.0.0.1", (uint16_t)(1000 + i),
+					    "10.0.0.2", 53, 9, "many");
+
+		k.bytes[TCPTOP_TX] = 1;
+		k.calls[TCPTOP_TX] = 1;
+		fake_kernel_put(100 + i, &k);
+	}
+	read_ok();
+	vl = find(NULL, "derive", "flows_refused");
+	assert_non_null(vl);
+	assert_int_equal(vl->values[0].derive, 2);
+	for (int i = 0; i < 2; i++) {
+		struct tcptop_flow k = krec(IPPROTO_UDP, "10.0.0.1", (uint16_t)(2000 + i),
+					    "10.0.0.2", 53, 9, "many");
+
+		k.bytes[TCPTOP_TX] = 1;
+		fake_kernel_put(1000 + i, &k);
+	}
+	read_ok();
+	assert_int_equal(find(NULL, "derive", "flows_refused")->values[0].derive, 4);
+	assert_int_equal(log_count(LOG_WARNING), 2);
+	assert_non_null(log_find(LOG_WARNING, "flow table is full"));
 	shutdown_ok();
 }
 
@@ -857,8 +918,8 @@ static void test_hostile_comm(void **state)
 	assert_int_equal(count_pi("a_b_.."), 6 + 2);
 	assert_int_equal(count_pi("0123456789abcdef"), 6 + 2);
 	assert_int_equal(count_pi("unknown"), 6 + 2);
-	assert_int_equal(count_pi(""), 18);
-	assert_int_equal(fake_collectd_nvl(), 8 + 8 + 8 + 18);
+	assert_int_equal(count_pi(""), 20);
+	assert_int_equal(fake_collectd_nvl(), 8 + 8 + 8 + 20);
 	for (size_t i = 0; i < fake_collectd_nvl(); i++) {
 		const value_list_t *vl = fake_collectd_vl(i);
 
@@ -938,7 +999,7 @@ static void test_tcpstates_fails(void **state)
 	fake_tcpstates_fail(-EACCES);
 	read_ok();
 	want_first_read(&ws, true, false);
-	assert_int_equal(ws.n, 24);
+	assert_int_equal(ws.n, 26);
 	expect_exactly(ws.w, ws.n);
 	for (size_t i = 0; i < fake_collectd_nvl(); i++)
 		assert_string_not_equal(fake_collectd_vl(i)->type, "tcp_connections");
@@ -1172,6 +1233,7 @@ int main(void)
 		cmocka_unit_test(test_report_connections_false),
 		cmocka_unit_test(test_full_table_counts_once),
 		cmocka_unit_test(test_filters_and_budget),
+		cmocka_unit_test(test_health_complaints),
 		cmocka_unit_test(test_hostile_comm),
 		cmocka_unit_test(test_config_error),
 		cmocka_unit_test(test_probes_open_fails),
