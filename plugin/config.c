@@ -15,6 +15,8 @@ void config_defaults(struct tcptop_config *c)
 		.max_processes = 512,
 		.max_connections = 1000,
 		.collapse_ports = true,
+		.remote_prefix4 = 32,
+		.remote_prefix6 = 128,
 		.idle_timeout = 60,
 		.process_timeout = 3600,
 		.mode = PROBES_MODE_AUTO,
@@ -174,6 +176,10 @@ int config_parse(struct tcptop_config *c, const oconfig_item_t *ci)
 			errors += get_u32(o, 0, 1048576, &c->max_connections);
 		} else if (!strcasecmp(o->key, "CollapsePorts")) {
 			errors += get_bool(o, &c->collapse_ports);
+		} else if (!strcasecmp(o->key, "RemotePrefixV4")) {
+			errors += get_u32(o, 1, 32, &c->remote_prefix4);
+		} else if (!strcasecmp(o->key, "RemotePrefixV6")) {
+			errors += get_u32(o, 1, 128, &c->remote_prefix6);
 		} else if (!strcasecmp(o->key, "IdleTimeout")) {
 			errors += get_u32(o, 1, 86400, &c->idle_timeout);
 		} else if (!strcasecmp(o->key, "ProcessTimeout")) {

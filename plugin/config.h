@@ -26,6 +26,8 @@ struct tcptop_config {
 	uint32_t max_processes;	  /* process names tracked (and kernel overflow map) */
 	uint32_t max_connections; /* connection series sent per interval (series.c) */
 	bool collapse_ports;	  /* one series per client-to-service pair */
+	uint32_t remote_prefix4;  /* remote grouping: IPv4 prefix length, 32 = off */
+	uint32_t remote_prefix6;  /* remote grouping: IPv6 prefix length, 128 = off */
 	uint32_t idle_timeout;	  /* seconds before an idle UDP flow is forgotten */
 	uint32_t process_timeout; /* seconds before a process without flows is forgotten */
 	enum probes_mode mode;

@@ -498,8 +498,11 @@ static enum names_eph kernel_eph(const struct tcptop_flow *k)
 static void flow_set_tuple(struct flowtab *tab, struct flow *f, const struct tuple *t,
 			   const struct tcptop_flow *k)
 {
+	unsigned rprefix = t->family == AF_INET ? tab->cfg.rprefix4 : tab->cfg.rprefix6;
+
 	f->t = *t;
-	if (names_conn_collapsed(f->name, sizeof(f->name), t, eph_side(tab, t, kernel_eph(k))) < 0)
+	if (names_conn_grouped(f->name, sizeof(f->name), t, eph_side(tab, t, kernel_eph(k)),
+			       rprefix ? rprefix : 128) < 0)
 		f->name[0] = '\0';
 }
 

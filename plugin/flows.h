@@ -120,6 +120,9 @@ struct flowtab_config {
 	bool collapse;
 	uint16_t eph_lo, eph_hi;
 	bool proc_pid; /* processes by name and PID ("nginx_1234"), not by name */
+	/* Remote grouping: remote addresses as networks of these prefix lengths. */
+	uint8_t rprefix4; /* 1..32; 32 or 0: not grouped */
+	uint8_t rprefix6; /* 1..128; 128 or 0: not grouped */
 };
 
 struct flowtab_stats {

@@ -174,8 +174,16 @@ static void port_str(char *dst, size_t len, uint16_t port, bool eph)
 
 int names_conn_collapsed(char *dst, size_t len, const struct tuple *t, enum names_eph eph)
 {
+	return names_conn_grouped(dst, len, t, eph, 128);
+}
+
+int names_conn_grouped(char *dst, size_t len, const struct tuple *t, enum names_eph eph,
+		       unsigned rprefix)
+{
 	const char *proto = names_proto(t->proto);
-	char laddr[48], raddr[48], lport[8], rport[8];
+	char laddr[48], raddr[56], lport[8], rport[8];
+	unsigned bits = t->family == AF_INET ? 32 : 128;
+	uint8_t net[16];
 	size_t alen;
 	int n;
 
@@ -187,8 +195,16 @@ int names_conn_collapsed(char *dst, size_t len, const struct tuple *t, enum name
 	if (!t->rport && is_zero(t->raddr, alen)) {
 		n = snprintf(dst, len, "%s_%s.%s_to_any", proto, laddr, lport);
 	} else {
-		if (names_addr(raddr, sizeof(raddr), t->family, t->raddr) < 0)
+		memcpy(net, t->raddr, sizeof(net));
+		if (rprefix < bits) {
+			for (unsigned b = rprefix; b < bits; b++)
+				net[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+		}
+		n = names_addr(raddr, sizeof(raddr), t->family, net);
+		if (n < 0)
 			return -1;
+		if (rprefix < bits)
+			snprintf(raddr + n, sizeof(raddr) - (size_t)n, "p%u", rprefix);
 		port_str(rport, sizeof(rport), t->rport, eph == NAMES_EPH_REMOTE);
 		n = snprintf(dst, len, "%s_%s.%s_to_%s.%s", proto, laddr, lport, raddr, rport);
 	}

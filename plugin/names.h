@@ -63,6 +63,15 @@ enum names_eph {
  */
 int names_conn_collapsed(char *dst, size_t len, const struct tuple *t, enum names_eph eph);
 
+/*
+ * As names_conn_collapsed(), with the remote address grouped into its
+ * network of prefix length rprefix (below 32 for IPv4, 128 for IPv6; else
+ * not grouped), written with a "p" and the length:
+ * "tcp_10.0.0.5.eph_to_10.0.0.0p24.5432", "udp_--1.53_to_2001-db8--p32.eph".
+ */
+int names_conn_grouped(char *dst, size_t len, const struct tuple *t, enum names_eph eph,
+		       unsigned rprefix);
+
 /* "tcp" or "udp"; NULL for other protocols. */
 const char *names_proto(int proto);
 

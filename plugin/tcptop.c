@@ -139,6 +139,8 @@ static int tcptop_init(void)
 		.tcp_idle = !(probes_attached(tcptop_probes) & PROBES_HOOK_STATE),
 		.collapse = tcptop_conf.collapse_ports,
 		.proc_pid = tcptop_conf.process_instance == CONFIG_INSTANCE_NAME_PID,
+		.rprefix4 = (uint8_t)tcptop_conf.remote_prefix4,
+		.rprefix6 = (uint8_t)tcptop_conf.remote_prefix6,
 	};
 	ephemeral_range(&fc.eph_lo, &fc.eph_hi);
 	tcptop_tab = flowtab_new(&fc);

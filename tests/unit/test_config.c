@@ -363,6 +363,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.max_processes, 512);
 	assert_int_equal(c.max_connections, 1000);
 	assert_true(c.collapse_ports);
+	assert_int_equal(c.remote_prefix4, 32);
+	assert_int_equal(c.remote_prefix6, 128);
 	assert_true(c.idle_timeout == 60);
 	assert_int_equal(c.process_timeout, 3600);
 	assert_int_equal(c.mode, PROBES_MODE_AUTO);
@@ -520,6 +522,8 @@ static void test_bounds_accepted(void **state)
 	opt_number(b, "MaxProcesses", 1048576);
 	opt_number(b, "MaxConnections", 0);
 	opt_boolean(b, "CollapsePorts", false);
+	opt_number(b, "RemotePrefixV4", 24);
+	opt_number(b, "RemotePrefixV6", 1);
 	opt_number(b, "IdleTimeout", 86400);
 	assert_int_equal(parse(&c, b), 0);
 	block_free(b);
@@ -528,6 +532,8 @@ static void test_bounds_accepted(void **state)
 	assert_int_equal(c.max_processes, 1048576);
 	assert_int_equal(c.max_connections, 0);
 	assert_false(c.collapse_ports);
+	assert_int_equal(c.remote_prefix4, 24);
+	assert_int_equal(c.remote_prefix6, 1);
 	assert_true(c.idle_timeout == 86400);
 
 	/* IdleTimeout is whole seconds, like the flow table's clock. */
@@ -658,6 +664,10 @@ static void test_out_of_range(void **state)
 		{ "MaxFlows", 1, { V_NUMBER(NAN) } },
 		{ "MaxFlows", 1, { V_NUMBER(INFINITY) } },
 		{ "MaxFlows", 1, { V_NUMBER(-INFINITY) } },
+		{ "RemotePrefixV4", 1, { V_NUMBER(0) } },
+		{ "RemotePrefixV4", 1, { V_NUMBER(33) } },
+		{ "RemotePrefixV6", 1, { V_NUMBER(129) } },
+		{ "RemotePrefixV6", 1, { V_STRING("64") } },
 		{ "MaxConnections", 1, { V_NUMBER(-1) } },
 		{ "MaxConnections", 1, { V_NUMBER(1048577) } },
 		{ "MaxConnections", 1, { V_NUMBER(2.5) } },

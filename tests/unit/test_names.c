@@ -458,6 +458,27 @@ static void test_conn_examples(void **state)
 		    "tcp_fe80--1.22_to_2001-db8--2.65535");
 }
 
+/* Remote grouping and port collapse in names. */
+static void test_conn_grouped(void **state)
+{
+	struct tuple t4 = mktuple(IPPROTO_TCP, AF_INET, "10.0.0.5", 43120, "10.1.2.3", 5432);
+	struct tuple t6 = mktuple(IPPROTO_UDP, AF_INET6, "::1", 53, "2001:db8:1:2::9", 40000);
+	char buf[NAMES_CONN_MAX];
+
+	(void)state;
+	assert_true(names_conn_grouped(buf, sizeof(buf), &t4, NAMES_EPH_LOCAL, 24) > 0);
+	assert_string_equal(buf, "tcp_10.0.0.5.eph_to_10.1.2.0p24.5432");
+	assert_true(names_conn_grouped(buf, sizeof(buf), &t4, NAMES_EPH_NONE, 12) > 0);
+	assert_string_equal(buf, "tcp_10.0.0.5.43120_to_10.0.0.0p12.5432");
+	/* 32 for IPv4 (or more) is no grouping. */
+	assert_true(names_conn_grouped(buf, sizeof(buf), &t4, NAMES_EPH_NONE, 32) > 0);
+	assert_string_equal(buf, "tcp_10.0.0.5.43120_to_10.1.2.3.5432");
+	assert_true(names_conn_grouped(buf, sizeof(buf), &t6, NAMES_EPH_REMOTE, 32) > 0);
+	assert_string_equal(buf, "udp_--1.53_to_2001-db8--p32.eph");
+	assert_true(names_conn_grouped(buf, sizeof(buf), &t6, NAMES_EPH_NONE, 64) > 0);
+	assert_string_equal(buf, "udp_--1.53_to_2001-db8-1-2--p64.40000");
+}
+
 static void test_conn_any(void **state)
 {
 	(void)state;
@@ -631,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_addr_too_small),
 		cmocka_unit_test(test_addr_bad_family),
 		cmocka_unit_test(test_conn_examples),
+		cmocka_unit_test(test_conn_grouped),
 		cmocka_unit_test(test_conn_any),
 		cmocka_unit_test(test_conn_any_needs_both),
 		cmocka_unit_test(test_conn_longest_fits),

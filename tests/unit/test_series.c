@@ -54,6 +54,22 @@ static void on_rest(const struct proc *p, int proto, const struct flow_counts *c
 	r->rest[r->nrest++].c = *c;
 }
 
+static struct flowtab *mktab_grouped(bool collapse, uint8_t rprefix4)
+{
+	struct flowtab_config cfg = { .max_flows = 256,
+				      .max_procs = 16,
+				      .idle_timeout = 60,
+				      .proc_timeout = 3600,
+				      .collapse = collapse,
+				      .eph_lo = 32768,
+				      .eph_hi = 60999,
+				      .rprefix4 = rprefix4 };
+	struct flowtab *tab = flowtab_new(&cfg);
+
+	assert_non_null(tab);
+	return tab;
+}
+
 static struct flowtab *mktab(bool collapse)
 {
 	struct flowtab_config cfg = { .max_flows = 256,
@@ -329,6 +345,31 @@ static void test_collapse(void **state)
 	flowtab_free(tab);
 }
 
+/* Remote grouping: a client's connections to a /24 of servers are one series. */
+static void test_remote_grouping(void **state)
+{
+	struct flowtab *tab = mktab_grouped(true, 24);
+	struct series *s = series_new();
+	struct tcptop_flow a = conn(40000, 443, "app", 10), b = conn(40001, 443, "app", 20);
+	const struct sent_rec *one;
+	struct series_stats st;
+	struct result r;
+
+	(void)state;
+	assert_int_equal(inet_pton(AF_INET, "10.0.0.77", b.raddr), 1);
+	flowtab_begin(tab, 1);
+	flowtab_merge(tab, 1, &a);
+	flowtab_merge(tab, 2, &b);
+	flowtab_end(tab);
+	select_once(s, tab, 1000, &r, &st);
+	assert_int_equal(r.nconn, 1);
+	one = find(r.conn, r.nconn, "tcp_10.0.0.1.eph_to_10.0.0.0p24.443");
+	assert_non_null(one);
+	assert_int_equal(one->c.bytes[TCPTOP_TX], 30);
+	series_free(s);
+	flowtab_free(tab);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_in_remainder),
 		cmocka_unit_test(test_zero_budget),
 		cmocka_unit_test(test_collapse),
+		cmocka_unit_test(test_remote_grouping),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
