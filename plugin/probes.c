@@ -355,11 +355,8 @@ static unsigned long slots_mask(const struct probes *p, enum slot_state state)
 	return mask;
 }
 
-/*
- * Load the wanted slots. If the whole object fails, load each slot alone
- * to find the ones that don't, and load the rest.
- */
-static int slots_load(struct probes *p, const struct mode *m, const struct probes_config *cfg)
+/* Open and load the wanted slots into p->skel; nothing is left on failure. */
+static int load_wanted(struct probes *p, const struct mode *m, const struct probes_config *cfg)
 {
 	unsigned long want = slots_mask(p, SLOT_WANTED);
 	int err;
@@ -370,11 +367,22 @@ static int slots_load(struct probes *p, const struct mode *m, const struct probe
 	if (!p->skel)
 		return -errno;
 	err = tcptop__load(p->skel);
-	if (!err)
-		return 0;
-	tcptop__destroy(p->skel);
-	p->skel = NULL;
+	if (err) {
+		tcptop__destroy(p->skel);
+		p->skel = NULL;
+	}
+	return err;
+}
 
+/* Load the wanted slots; one the verifier rejects is marked failed, the rest loaded. */
+static int slots_load(struct probes *p, const struct mode *m, const struct probes_config *cfg)
+{
+	unsigned long want = slots_mask(p, SLOT_WANTED);
+	int err = load_wanted(p, m, cfg);
+
+	if (!err || err == -ENOENT)
+		return err;
+	/* The whole object failed: load each slot alone to find the ones that don't. */
 	for (size_t i = 0; i < p->nslots; i++) {
 		struct tcptop *one;
 
@@ -391,18 +399,7 @@ static int slots_load(struct probes *p, const struct mode *m, const struct probe
 			p->slots[i].err = err;
 		}
 	}
-	want = slots_mask(p, SLOT_WANTED);
-	if (!want)
-		return -ENOENT;
-	p->skel = skel_open(m, cfg, p->slots, p->nslots, want, false);
-	if (!p->skel)
-		return -errno;
-	err = tcptop__load(p->skel);
-	if (err) {
-		tcptop__destroy(p->skel);
-		p->skel = NULL;
-	}
-	return err;
+	return load_wanted(p, m, cfg);
 }
 
 static void slots_attach(struct probes *p)

@@ -72,17 +72,7 @@ static struct flowtab *mktab_grouped(bool collapse, uint8_t rprefix4)
 
 static struct flowtab *mktab(bool collapse)
 {
-	struct flowtab_config cfg = { .max_flows = 256,
-				      .max_procs = 16,
-				      .idle_timeout = 60,
-				      .proc_timeout = 3600,
-				      .collapse = collapse,
-				      .eph_lo = 32768,
-				      .eph_hi = 60999 };
-	struct flowtab *tab = flowtab_new(&cfg);
-
-	assert_non_null(tab);
-	return tab;
+	return mktab_grouped(collapse, 0);
 }
 
 /* An established TCP connection of process `comm`, from lport to rport. */
