@@ -859,7 +859,19 @@ void flowtab_end(struct flowtab *tab)
 			if (tab->now - f->last_active >= tab->cfg.proc_timeout)
 				f->done = true;
 		} else if (f->gen != tab->gen) {
-			f->done = true; /* the kernel record is gone */
+			/*
+			 * The kernel record is gone. Keyed by address (the key is
+			 * not the id), a record's end is said (FREED, through
+			 * `gone`), and one can be out of the map for an instant
+			 * (moved back when `gone` is full) just as a batch read
+			 * passes: forgotten then, it would be counted again when
+			 * seen next. Two reads in a row without it are not an
+			 * instant.
+			 */
+			if (f->key == f->kkey || ++f->missed >= 2)
+				f->done = true;
+		} else {
+			f->missed = 0;
 		}
 		if (f->t.proto == IPPROTO_TCP && f->proc && !f->done && flows_tcp_open(f->state))
 			f->proc->open_conns++;

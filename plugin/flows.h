@@ -41,6 +41,7 @@ struct flow {
 	uint32_t k_packets[TCPTOP_NDIR];
 	uint32_t k_retrans;
 	uint32_t gen;		  /* read generation that last saw it in the kernel */
+	uint8_t missed;		  /* reads in a row that did not see it (see flowtab_end) */
 	struct flow_counts total; /* since the plugin started */
 	uint64_t last_active;	  /* time the counters last moved */
 	uint32_t pid;
