@@ -94,9 +94,7 @@ long collect_once(struct collect *c, uint64_t now)
 	 * their slots now. Taken out atomically, with whatever was counted
 	 * since the batch above (data queued before a reset is read after the
 	 * close), and merged by the taken record's own id: where records are
-	 * keyed by socket address it may be a newer socket's. A record that is
-	 * no longer there was taken by the kernel's socket-freed hook and
-	 * comes through `gone`.
+	 * keyed by socket address it may be a newer socket's.
 	 */
 	for (size_t i = 0; i < c->nfinal; i++) {
 		struct tcptop_flow k;
@@ -104,8 +102,14 @@ long collect_once(struct collect *c, uint64_t now)
 
 		if (!err)
 			flowtab_merge_final(c->tab, c->final[i].key, &k);
-		else if (err != -ENOENT)
-			/* Still in the map: its flow must stay, or the next read counts it again. */
+		/*
+		 * Gone, or not the record we meant: keyed by address, the
+		 * socket-freed hook may have moved ours to `gone` after this
+		 * read's drain, and a newer socket may have made its own. The
+		 * flow stays until its own record comes (or is missed twice),
+		 * or that record would be counted again then.
+		 */
+		if (err || flows_record_id(c->final[i].key, &k) != c->final[i].id)
 			flowtab_keep(c->tab, c->final[i].id);
 	}
 	probes_read_procs(c->probes, merge_proc, c);
