@@ -1,6 +1,5 @@
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -10,7 +9,6 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
-#include "log.h"
 #include "procfs.h"
 #include "tcpstates.h"
 
@@ -82,9 +80,15 @@ static int diag_dump(int fd, int family, uint64_t counts[TCPSTATES_N])
 	}
 }
 
+static int diag_error;
+
+int tcpstates_diag_error(void)
+{
+	return diag_error;
+}
+
 int tcpstates_count(uint64_t counts[TCPSTATES_N])
 {
-	static bool warned;
 	int fd, err;
 
 	memset(counts, 0, sizeof(uint64_t) * TCPSTATES_N);
@@ -97,14 +101,8 @@ int tcpstates_count(uint64_t counts[TCPSTATES_N])
 			err = diag_dump(fd, AF_INET6, counts);
 		close(fd);
 	}
+	diag_error = err;
 	if (!err)
 		return 0;
-	if (!warned) {
-		tcptop_log(LOG_INFO,
-			   "tcptop plugin: sock_diag netlink dump failed (%s), "
-			   "counting TCP states from /proc/net/tcp instead",
-			   strerror(-err));
-		warned = true;
-	}
 	return tcpstates_count_proc("/proc", counts);
 }

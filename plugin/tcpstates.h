@@ -15,6 +15,13 @@
 /* Fill counts[]; returns 0, or -errno when neither source works. */
 int tcpstates_count(uint64_t counts[TCPSTATES_N]);
 
+/*
+ * How the last tcpstates_count() fared with sock_diag: 0, or the -errno
+ * that made it count from /proc/net/tcp instead. The caller says so in the
+ * log (once per outage); this unit logs nothing.
+ */
+int tcpstates_diag_error(void);
+
 /* The same from /proc only, with proc_root a parameter for tests. */
 int tcpstates_count_proc(const char *proc_root, uint64_t counts[TCPSTATES_N]);
 

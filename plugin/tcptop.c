@@ -39,6 +39,8 @@ static double tcptop_last_read; /* seconds the previous read took */
 /* Complaints that repeat every interval until fixed: logged once per outage. */
 static c_complain_t tcptop_stats_complaint = C_COMPLAIN_INIT_STATIC;
 static c_complain_t tcptop_full_complaint = C_COMPLAIN_INIT_STATIC;
+static c_complain_t tcptop_states_complaint = C_COMPLAIN_INIT_STATIC;
+static c_complain_t tcptop_diag_complaint = C_COMPLAIN_INIT_STATIC;
 static uint64_t tcptop_refused_seen; /* flows_refused at the previous read */
 
 void tcptop_log(int level, const char *fmt, ...)
@@ -292,22 +294,32 @@ static void dispatch_rest(const struct proc *p, int proto, const struct flow_cou
 
 static void dispatch_global(cdtime_t t, const uint64_t *stats, const struct series_stats *ss)
 {
-	static bool warned_states;
 	uint64_t states[TCPSTATES_N];
 	struct flowtab_stats st;
 	int err = tcpstates_count(states);
+	int diag = tcpstates_diag_error();
 
+	/* Once per outage, not once per interval (collectd's c_complain). */
+	if (diag)
+		c_complain(LOG_INFO, &tcptop_diag_complaint,
+			   "tcptop plugin: sock_diag netlink dump failed (%s), counting TCP "
+			   "states from /proc/net/tcp instead",
+			   STRERROR(-diag));
+	else
+		c_release(LOG_INFO, &tcptop_diag_complaint,
+			  "tcptop plugin: counting TCP states with sock_diag again");
 	if (!err) {
 		for (int s = 1; s < TCPSTATES_N; s++)
 			submit_one(t, NULL, "tcp_connections", names_tcp_state(s),
 				   (value_t){ .gauge = states[s] });
-		warned_states = false;
-	} else if (!warned_states) {
-		/* Once per outage, not once per interval. */
-		WARNING("tcptop plugin: counting TCP states failed (sock_diag and /proc/net/tcp): "
+		c_release(LOG_INFO, &tcptop_states_complaint,
+			  "tcptop plugin: counting TCP states works again");
+	} else {
+		c_complain(
+			LOG_WARNING, &tcptop_states_complaint,
+			"tcptop plugin: counting TCP states failed (sock_diag and /proc/net/tcp): "
 			"%s; tcp_connections-* are not sent until it works again",
 			STRERROR(-err));
-		warned_states = true;
 	}
 	flowtab_stats(tcptop_tab, &st);
 	/* Counters that could not be read are not sent as zeros. */
