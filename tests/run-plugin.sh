@@ -42,4 +42,9 @@ sed -e "s|@RUNDIR@|$run|g" \
 
 echo "run-plugin: $collectd -f -C $run/collectd.conf (Ctrl-C stops it)"
 echo "run-plugin: values go to $run/data/csv and $run/data/rrd"
+echo "run-plugin: each process with traffic gets run/data/csv/<host>/tcptop-<process>/;"
+echo "run-plugin: to see some, in another terminal:"
+echo "run-plugin:   python3 -m http.server 8000 --bind 127.0.0.1 &"
+echo "run-plugin:   for i in 1 2 3; do curl -s http://127.0.0.1:8000/ >/dev/null; done"
+echo "run-plugin: then look at tcptop-python3 and tcptop-curl (after one interval)"
 exec "$collectd" -f -C "$run/collectd.conf"
