@@ -82,6 +82,8 @@ static int tcptop_shutdown(void)
 	tcptop_collect = NULL;
 	series_free(tcptop_series);
 	tcptop_series = NULL;
+	/* The filters' compiled regexes; the block is read once, at start. */
+	config_free(&tcptop_conf);
 	return 0;
 }
 
