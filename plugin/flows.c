@@ -291,6 +291,7 @@ static void series_join(struct flowtab *tab, struct flow *f)
 	memset(&f->series, 0, sizeof(f->series));
 	memset(&f->sent, 0, sizeof(f->sent));
 	memset(&f->seen, 0, sizeof(f->seen));
+	f->announced = false;
 	f->series_next = *b;
 	*b = f;
 }
@@ -321,6 +322,7 @@ static void series_leave(struct flowtab *tab, struct flow *f)
 	heir->series = f->series;
 	heir->sent = f->sent;
 	heir->seen = f->seen;
+	heir->announced = f->announced;
 	heir->twins = heir->twin_next;
 	for (struct flow *t = heir->twins; t; t = t->twin_next)
 		t->lead = heir;

@@ -23,6 +23,11 @@
  *	const char *fake_collectd_log(size_t i, int *level);
  *	cdtime_t fake_collectd_now(void);
  *	void fake_collectd_clock_advance(uint64_t t);
+ *	void fake_collectd_cache_forget(cdtime_t before);
+ *
+ * The daemon's value cache is kept as uc_update() keeps it, and, like
+ * uc_update(), it refuses a value list not newer than the cached one for
+ * its identifier: here that fails the test ("value too old").
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -235,6 +240,99 @@ int fake_collectd_shutdown(void)
 	return cb.shutdown();
 }
 
+/* The value cache (utils_cache.c): identifier, last time and values. */
+
+char *hostname_g = "fakehost";
+
+struct cache_entry {
+	char name[6 * DATA_MAX_NAME_LEN];
+	cdtime_t last_time;
+	value_t values[2];
+	size_t n;
+};
+
+static struct cache_entry *cache;
+static size_t ncache, capcache;
+
+int format_name(char *ret, int ret_len, const char *hostname, const char *plugin,
+		const char *plugin_instance, const char *type, const char *type_instance)
+{
+	int n = snprintf(ret, (size_t)ret_len, "%s/%s%s%s/%s%s%s", hostname, plugin,
+			 plugin_instance && *plugin_instance ? "-" : "",
+			 plugin_instance ? plugin_instance : "", type,
+			 type_instance && *type_instance ? "-" : "",
+			 type_instance ? type_instance : "");
+
+	return n < 0 || n >= ret_len ? -1 : 0;
+}
+
+static struct cache_entry *cache_find(const char *name)
+{
+	for (size_t i = 0; i < ncache; i++)
+		if (!strcmp(cache[i].name, name))
+			return &cache[i];
+	return NULL;
+}
+
+static void cache_update(const value_list_t *vl)
+{
+	char name[6 * DATA_MAX_NAME_LEN];
+	struct cache_entry *ce;
+
+	if (format_name(name, sizeof(name), vl->host[0] ? vl->host : hostname_g, vl->plugin,
+			vl->plugin_instance, vl->type, vl->type_instance))
+		fail_msg("format_name failed");
+	ce = cache_find(name);
+	if (ce && ce->last_time >= vl->time)
+		fail_msg("uc_update: Value too old: name = %s; value time = %.3f; last cache "
+			 "update = %.3f;",
+			 name, CDTIME_T_TO_DOUBLE(vl->time), CDTIME_T_TO_DOUBLE(ce->last_time));
+	if (!ce) {
+		if (ncache == capcache) {
+			capcache = capcache ? 2 * capcache : 64;
+			cache = realloc(cache, capcache * sizeof(*cache));
+			assert_non_null(cache);
+		}
+		ce = &cache[ncache++];
+		snprintf(ce->name, sizeof(ce->name), "%s", name);
+	}
+	ce->last_time = vl->time;
+	ce->n = vl->values_len;
+	memcpy(ce->values, vl->values, vl->values_len * sizeof(*vl->values));
+}
+
+int uc_get_value_by_name(const char *name, value_t **ret_values, size_t *ret_values_num)
+{
+	struct cache_entry *ce = cache_find(name);
+
+	if (!ce)
+		return -1;
+	*ret_values = malloc(ce->n * sizeof(**ret_values));
+	assert_non_null(*ret_values);
+	memcpy(*ret_values, ce->values, ce->n * sizeof(**ret_values));
+	*ret_values_num = ce->n;
+	return 0;
+}
+
+/*
+ * Entries last updated before `before` leave the cache, as uc_check_timeout()
+ * drops identifiers not updated for Timeout intervals; 0: all of them.
+ */
+void fake_collectd_cache_forget(cdtime_t before)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < ncache; i++)
+		if (before && cache[i].last_time >= before)
+			cache[j++] = cache[i];
+	ncache = j;
+	if (!ncache) {
+		free(cache);
+		cache = NULL;
+		capcache = 0;
+	}
+}
+
 /* Dispatched value lists, with their values copied. */
 
 struct rec {
@@ -276,6 +374,7 @@ int plugin_dispatch_values(value_list_t const *vl)
 		recs = realloc(recs, caprecs * sizeof(*recs));
 		assert_non_null(recs);
 	}
+	cache_update(vl);
 	r = &recs[nrecs++];
 	r->vl = *vl;
 	memcpy(r->values, vl->values, vl->values_len * sizeof(*vl->values));
