@@ -46,9 +46,12 @@ static c_complain_t tcptop_diag_complaint = C_COMPLAIN_INIT_STATIC;
 static uint64_t tcptop_refused_seen; /* flows_refused at the previous read */
 /* The previous read's time; before the first, when the programs were attached. */
 static cdtime_t tcptop_prev_time;
-/* The real values of series announced this read, sent at its end (see submit_counter). */
+/* The first values of series announced, held back to the next read (see submit_counter). */
 struct later {
-	const char *pi, *type, *ti;
+	cdtime_t t;
+	const char *type; /* a string literal */
+	char pi[FLOWS_PROC_NAME_MAX];
+	char ti[NAMES_CONN_MAX];
 	value_t values[2];
 	size_t n;
 };
@@ -104,6 +107,7 @@ static int tcptop_shutdown(void)
 }
 
 static int tcptop_read(void);
+static int tcptop_flush(cdtime_t timeout, const char *identifier, user_data_t *ud);
 
 /*
  * The ephemeral port range, for port collapse: the kernel's own, else its
@@ -196,6 +200,7 @@ static int tcptop_init(void)
 	 * init instead of right behind another (rrdtool drops samples less
 	 * than a second apart).
 	 */
+	plugin_register_flush("tcptop", tcptop_flush, NULL);
 	return plugin_register_read("tcptop", tcptop_read);
 }
 
@@ -271,7 +276,8 @@ static bool in_cache(const char *pi, const char *type, const char *ti)
 	return true;
 }
 
-static int defer(const char *pi, const char *type, const char *ti, const value_t *values, size_t n)
+static int defer(cdtime_t t, const char *pi, const char *type, const char *ti,
+		 const value_t *values, size_t n)
 {
 	struct later *l;
 
@@ -285,9 +291,10 @@ static int defer(const char *pi, const char *type, const char *ti, const value_t
 		tcptop_caplater = cap;
 	}
 	l = &tcptop_later[tcptop_nlater++];
-	l->pi = pi;
+	l->t = t;
 	l->type = type;
-	l->ti = ti;
+	sstrncpy(l->pi, pi ? pi : "", sizeof(l->pi));
+	sstrncpy(l->ti, ti ? ti : "", sizeof(l->ti));
 	memcpy(l->values, values, n * sizeof(*values));
 	l->n = n;
 	return 0;
@@ -304,9 +311,11 @@ static bool first_time(uint8_t *announced, uint8_t bit)
 
 /*
  * A counter series' value list; a first one is announced with zeros. Its
- * real value is held back to the end of the read: collectd's write
- * threads (five by default) take value lists in order but run them in
- * parallel, and the zero must reach the cache first.
+ * value, with this read's time, is held back to the start of the next
+ * read: collectd's write threads (five by default) take value lists in
+ * order but run them in parallel, and the zero must be through first,
+ * through the value cache and through rrdtool, which refuses (an error)
+ * a value for a file another thread is still creating.
  */
 static void submit_counter(const struct read_ctx *r, bool first, const char *pi, const char *type,
 			   const char *ti, value_t *values, size_t n)
@@ -315,7 +324,7 @@ static void submit_counter(const struct read_ctx *r, bool first, const char *pi,
 		value_t zero[2] = { { .derive = 0 }, { .derive = 0 } };
 
 		submit(r->zero_t, pi, type, ti, zero, n);
-		if (!defer(pi, type, ti, values, n))
+		if (!defer(r->t, pi, type, ti, values, n))
 			return;
 	}
 	submit(r->t, pi, type, ti, values, n);
@@ -338,14 +347,24 @@ static void submit_counter_one(const struct read_ctx *r, bool first, const char 
 	submit_counter(r, first, pi, type, ti, &(value_t){ .derive = v }, 1);
 }
 
-static void flush_later(cdtime_t t)
+static void flush_later(void)
 {
 	for (size_t i = 0; i < tcptop_nlater; i++) {
 		struct later *l = &tcptop_later[i];
 
-		submit(t, l->pi, l->type, l->ti, l->values, l->n);
+		submit(l->t, l->pi, l->type, l->ti, l->values, l->n);
 	}
 	tcptop_nlater = 0;
+}
+
+/* collectd's FLUSH (unixsock, "collectd -T"): the held-back values now. */
+static int tcptop_flush(cdtime_t timeout, const char *identifier, user_data_t *ud)
+{
+	(void)timeout;
+	(void)identifier;
+	(void)ud;
+	flush_later();
+	return 0;
 }
 
 /* Which of a process's series were dispatched before (proc->announced). */
@@ -530,6 +549,8 @@ static int tcptop_read(void)
 
 	if (!tcptop_collect)
 		return -1;
+	/* The previous read's first values, an interval after their zeros. */
+	flush_later();
 
 	n = collect_once(tcptop_collect, now_seconds());
 	if (n < 0) {
@@ -554,8 +575,6 @@ static int tcptop_read(void)
 		WARNING("tcptop plugin: selecting connection series: out of memory; they are sent "
 			"with the next read");
 	dispatch_global(&r, err ? NULL : stats, &ss);
-	/* Before flowtab_expire(): the held-back values point into processes and flows. */
-	flush_later(start);
 	tcptop_prev_time = start;
 
 	/* Only now, with their last values dispatched, forget final flows. */

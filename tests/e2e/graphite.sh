@@ -585,9 +585,16 @@ else
 fi
 cd_pid=
 
-# rrdtool: the short-lived process's rate is there, not NaN, and sums to its bytes.
+# rrdtool: the short-lived process's rate is there, not NaN, and sums to its
+# bytes. rrdtool's heartbeat is two intervals: zeros and value further apart
+# (reads delayed on an overloaded host) are unknown to it by design.
 rrd=$tmp/rrd/$HOST/tcptop-${tag}_sh/if_octets-tcp.rrd
-if [ -f "$rrd" ]; then
+gap=$(grep -v '^epoch' "$(csv_file "${tag}_sh" if_octets-tcp)" | head -n 2 |
+	awk -F, 'NR == 1 { t = $1 } NR == 2 { printf "%.3f\n", $1 - t }')
+if ! awk -v g="$gap" -v i="$INTERVAL" 'BEGIN { exit !(g != "" && g <= 2 * i) }'; then
+	echo "note: the short-lived process's zeros and value are ${gap:-?} s apart (reads" \
+		"delayed: load $(cut -d' ' -f1-3 /proc/loadavg)), beyond rrdtool's heartbeat; rrd not checked"
+elif [ -f "$rrd" ]; then
 	rows=$(timeout 10 rrdtool fetch "$rrd" AVERAGE -r "$INTERVAL" -s "$t_start" -e now 2>&1)
 	read -r want_rx want_tx <<<"${want_proc[${tag}_sh]}"
 	got=$(printf '%s\n' "$rows" | awk -v step="$INTERVAL" '
@@ -649,19 +656,20 @@ others=$(printf '%s\n' "$lines" | grep -vE "tcptop plugin:|tcptop-$tag|$tag" | g
 [ "$others" -eq 0 ] || echo "note: $others error/warning lines about the rest of the host, e.g." \
 	"$(printf '%s\n' "$lines" | grep -vE "tcptop plugin:|$tag" | head -n 2)"
 # An announcement that lost the race to its own series' value would be
-# "value too old" with an older value time than the cached one.
+# "value too old" with a value time at least a second before the cached one
+# (collectd catching up after a slow read runs reads milliseconds apart).
 bad=$(grep -F 'Value too old' "$tmp/collectd.log" | grep -F "tcptop-$tag" |
 	awk '{ v = $0; sub(/.*value time = /, "", v); sub(/;.*/, "", v)
 		c = $0; sub(/.*last cache update = /, "", c); sub(/;.*/, "", c)
-		if (v != c) print }')
+		if (c - v >= 0.999) print }')
 if [ -z "$bad" ]; then
 	pass "log: no 'value too old' behind a newer value for this run's series"
 else
 	fail "log: $(printf '%s\n' "$bad" | head -n 3)"
 fi
 same=$(grep -F 'Value too old' "$tmp/collectd.log" | grep -cF "tcptop-$tag")
-[ "$same" -eq 0 ] || echo "note: $same 'value too old' lines for one identifier sent twice at one time" \
-	"(two series of one name: see the report), e.g. $(grep -F 'Value too old' "$tmp/collectd.log" | grep -m1 -F "tcptop-$tag")"
+[ "$same" -eq 0 ] || echo "note: $same 'value too old' lines for this run's series, none" \
+	"an announcement behind its value, e.g. $(grep -F 'Value too old' "$tmp/collectd.log" | grep -m1 -F "tcptop-$tag")"
 collide=$(grep -c 'minimum one second step' "$tmp/collectd.log")
 [ "$collide" -eq 0 ] || echo "note: $collide rrdtool 'minimum one second step' warnings (reads less than a second apart)"
 

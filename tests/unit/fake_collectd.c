@@ -12,6 +12,7 @@
  *	int fake_collectd_config(oconfig_item_t *ci);
  *	int fake_collectd_init(void);
  *	int fake_collectd_read(void);
+ *	int fake_collectd_flush(void);
  *	int fake_collectd_shutdown(void);
  *	unsigned fake_collectd_registered(const char *what);
  *	size_t fake_collectd_nvl(void);
@@ -147,7 +148,8 @@ static struct {
 	plugin_init_cb init;
 	int (*read)(void);
 	plugin_shutdown_cb shutdown;
-	unsigned nconfig, ninit, nread, nshutdown;
+	plugin_flush_cb flush;
+	unsigned nconfig, ninit, nread, nshutdown, nflush;
 } cb;
 
 static void check_name(const char *what, const char *name)
@@ -189,7 +191,17 @@ int plugin_register_shutdown(const char *name, plugin_shutdown_cb callback)
 	return 0;
 }
 
-/* How often plugin_register_<what> was called: "config", "init", "read", "shutdown". */
+int plugin_register_flush(const char *name, plugin_flush_cb callback, user_data_t const *ud)
+{
+	check_name("flush", name);
+	if (ud)
+		fail_msg("plugin_register_flush: unexpected user data");
+	cb.flush = callback;
+	cb.nflush++;
+	return 0;
+}
+
+/* How often plugin_register_<what> was called: "config", "init", "read", "shutdown", "flush". */
 unsigned fake_collectd_registered(const char *what)
 {
 	if (!strcmp(what, "config"))
@@ -200,6 +212,8 @@ unsigned fake_collectd_registered(const char *what)
 		return cb.nread;
 	if (!strcmp(what, "shutdown"))
 		return cb.nshutdown;
+	if (!strcmp(what, "flush"))
+		return cb.nflush;
 	fail_msg("fake_collectd_registered: no callback kind \"%s\"", what);
 	return 0;
 }
@@ -230,6 +244,14 @@ int fake_collectd_read(void)
 	if (!cb.read)
 		fail_msg("no read callback registered");
 	return cb.read();
+}
+
+/* collectd's FLUSH command (unixsock), for every plugin: timeout 0, no identifier. */
+int fake_collectd_flush(void)
+{
+	if (!cb.flush)
+		fail_msg("no flush callback registered");
+	return cb.flush(0, NULL, NULL);
 }
 
 /* Called whether init worked or not, as plugin_shutdown_all() does. */

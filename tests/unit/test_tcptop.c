@@ -47,6 +47,7 @@ void module_register(void);
 int fake_collectd_config(oconfig_item_t *ci);
 int fake_collectd_init(void);
 int fake_collectd_read(void);
+int fake_collectd_flush(void);
 int fake_collectd_shutdown(void);
 unsigned fake_collectd_registered(const char *what);
 size_t fake_collectd_nvl(void);
@@ -480,7 +481,12 @@ static void check_read(cdtime_t t)
 			seen_add(ident(fake_collectd_vl(i)), t);
 }
 
-/* One read by the daemon; its value lists are kept until the next. */
+/*
+ * One read by the daemon, then a FLUSH: the first values of new series,
+ * which the plugin otherwise holds back to the start of the next read
+ * (test_first_values_held_back checks that), are all there. Its value
+ * lists are kept until the next.
+ */
 static void read_ok(void)
 {
 	cdtime_t t = fake_collectd_now();
@@ -488,6 +494,7 @@ static void read_ok(void)
 	fake_collectd_clear_vl();
 	read_time = t;
 	assert_int_equal(fake_collectd_read(), 0);
+	assert_int_equal(fake_collectd_flush(), 0);
 	check_read(t);
 	prev_time = t;
 }
@@ -1440,6 +1447,87 @@ static void test_first_values_announced(void **state)
 	shutdown_ok();
 }
 
+/* The value list of an identifier at time t in the last read, and its index. */
+static const value_list_t *find_at(const char *pi, const char *type, const char *ti, cdtime_t t,
+				   size_t *index)
+{
+	for (size_t i = 0; i < fake_collectd_nvl(); i++) {
+		const value_list_t *vl = fake_collectd_vl(i);
+
+		if (vl->time == t && !strcmp(vl->plugin_instance, pi ? pi : "") &&
+		    !strcmp(vl->type, type) && !strcmp(vl->type_instance, ti)) {
+			if (index)
+				*index = i;
+			return vl;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Without a FLUSH, a new series' first value waits for the next read, so
+ * that its zeros are through collectd's parallel write threads (and
+ * rrdtool has created its file) before it comes: the next read sends the
+ * held-back values first, with their own time, then its own.
+ */
+static void test_first_values_held_back(void **state)
+{
+	static const struct opt opts[] = {
+		{ .key = "Bootstrap", .type = OCONFIG_TYPE_BOOLEAN, .boolean = false },
+	};
+	struct tcptop_flow curl = curl_open();
+	const cdtime_t ten = TIME_T_TO_CDTIME_T(10);
+	cdtime_t t_init, t1, t2;
+	size_t nzero = 0, i_held, i_now;
+	const value_list_t *vl;
+
+	(void)state;
+	load();
+	assert_int_equal(configure(opts, sizeof(opts) / sizeof(opts[0])), 0);
+	init_ok();
+	assert_int_equal(fake_collectd_registered("flush"), 1);
+	t_init = fake_collectd_now();
+	fake_collectd_clock_advance(ten);
+	t1 = fake_collectd_now();
+	fake_kernel_put(COOKIE_CURL, &curl);
+	fake_collectd_clear_vl();
+	assert_int_equal(fake_collectd_read(), 0);
+	for (size_t i = 0; i < fake_collectd_nvl(); i++)
+		nzero += fake_collectd_vl(i)->time == t_init;
+	assert_int_equal(nzero, 5 + 2 + 5); /* curl, its connection, global */
+	assert_non_null(find_at("curl", "if_octets", "tcp", t_init, NULL));
+	assert_null(find_at("curl", "if_octets", "tcp", t1, NULL));
+	assert_null(find_at("curl", "if_octets", CURL_CONN, t1, NULL));
+	assert_non_null(find_at("curl", "current_connections", "tcp", t1, NULL)); /* a gauge */
+	assert_non_null(find_at("curl", "latency", CURL_CONN, t1, NULL));
+
+	fake_collectd_clock_advance(ten);
+	t2 = fake_collectd_now();
+	fake_collectd_clear_vl();
+	assert_int_equal(fake_collectd_read(), 0);
+	/* First the held-back values, one per zero, then this read's. */
+	for (size_t i = 0; i < nzero; i++)
+		if (fake_collectd_vl(i)->time != t1)
+			fail_msg("value list %zu of the read is %s at %.3f, not a held-back one", i,
+				 ident(fake_collectd_vl(i)),
+				 CDTIME_T_TO_DOUBLE(fake_collectd_vl(i)->time));
+	assert_true(fake_collectd_vl(nzero)->time == t2);
+	vl = find_at("curl", "if_octets", "tcp", t1, &i_held);
+	assert_non_null(vl);
+	expect_values(vl, (double[]){ 500, 100 });
+	assert_non_null(find_at("curl", "if_octets", "tcp", t2, &i_now));
+	assert_true(i_held < i_now);
+	vl = find_at("curl", "if_octets", CURL_CONN, t1, NULL);
+	assert_non_null(vl);
+	expect_values(vl, (double[]){ 500, 100 });
+	/* Nothing new: nothing held back, a FLUSH sends nothing. */
+	fake_collectd_clear_vl();
+	assert_int_equal(fake_collectd_flush(), 0);
+	assert_int_equal(fake_collectd_nvl(), 0);
+	assert_int_equal(log_count(LOG_ERR) + log_count(LOG_WARNING), 0);
+	shutdown_ok();
+}
+
 /* Run one test in a child process: a fresh plugin, as in a fresh daemon. */
 static int run_isolated(const struct CMUnitTest *t)
 {
@@ -1566,6 +1654,7 @@ int main(void)
 		cmocka_unit_test(test_listener_close_no_series),
 		cmocka_unit_test(test_reuseport_twins_share_a_series),
 		cmocka_unit_test(test_first_values_announced),
+		cmocka_unit_test(test_first_values_held_back),
 	};
 	size_t n = sizeof(tests) / sizeof(tests[0]);
 	int failed = 0;
