@@ -574,6 +574,10 @@ for s in "sh:${tag}_sh" "n9:${tag}_n9"; do
 		fi
 	done
 done
+# For the README: what Graphite shows of the short-lived process.
+echo "example: ${tag}_sh lived $(val sh_life) s, sent $(val sh_tx) bytes; rate.$HOST.tcptop-${tag}_sh.if_octets-tcp.tx" \
+	"$(wfetch "$(wsp rate "${tag}_sh" if_octets-tcp tx)" | awk -F'\t' '$2 > 0' | head -n 3 | paste -sd' ' -)," \
+	"csv: $(grep -v '^epoch' "$(csv_file "${tag}_sh" if_octets-tcp)" | head -n 2 | paste -sd' ' -)"
 check "the nine moved, between them (rx + tx)" \
 	"$(read -r a b <<<"${want_proc[${tag}_n9]}" && echo $((a + b)))" 1026477
 
