@@ -63,7 +63,7 @@ RTT_BURST=16kb
 RTT_LIMIT=1mb
 RTT_WARN=0.03           # seconds
 RTT_FAIL=30             # seconds: never reached (queue <= 2 s), so WARNING
-RTT_SECONDS=8
+RTT_SECONDS=10
 # The retransmit path: unshaped, the sender paced to about 1 MB/s, 5% of
 # its data packets dropped at random: about 20-50 retransmits per second
 # here.
@@ -71,7 +71,7 @@ RTX_DROP_PCT=5
 RTX_PACE_MS=2           # one 2048-byte write every 2 ms
 RTX_WARN=1              # retransmits per second
 RTX_FAIL=1000000
-RTX_SECONDS=8
+RTX_SECONDS=10
 # The control: a short connection on the retransmit path's other port.
 CTL_SECONDS=3
 RTT_PORT=5001 RTX_PORT=5002 CTL_PORT=5003
