@@ -16,6 +16,8 @@ packages=(
 	libcmocka-dev
 	collectd-core rrdtool librrd8
 	iproute2 procps python3
+	# tests/e2e/threshold.sh: random packet drops in a test namespace
+	nftables
 	# tests/matrix: boot Debian's kernels under qemu (TCG) from an initramfs
 	qemu-system-x86 busybox-static
 	# the rest of a fresh machine
