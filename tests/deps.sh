@@ -18,6 +18,8 @@ packages=(
 	iproute2 procps python3
 	# tests/matrix: boot Debian's kernels under qemu (TCG) from an initramfs
 	qemu-system-x86 busybox-static
+	# tests/package: build the Debian package (debian/)
+	dpkg-dev debhelper
 	# the rest of a fresh machine
 	ca-certificates git
 )
