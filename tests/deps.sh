@@ -20,6 +20,8 @@ packages=(
 	nftables
 	# tests/matrix: boot Debian's kernels under qemu (TCG) from an initramfs
 	qemu-system-x86 busybox-static
+	# tests/package: build the Debian package (debian/)
+	dpkg-dev debhelper
 	# the rest of a fresh machine
 	ca-certificates git
 )
