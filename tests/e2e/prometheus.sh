@@ -344,6 +344,7 @@ wait "$h_pid"
 rc=$?
 check "hostile.py exit status$([ "$rc" -eq 0 ] || echo " ($(oneline "$(cat "$tmp/hostile.err")"))")" "$rc" 0
 t_end=$(date +%s)
+t_end_s=$SECONDS
 
 port() { sed -n "s/^$1=//p" "$2"; }
 p4=$(port tcp4_srv_port "$tmp/traffic.out") p6=$(port tcp6_srv_port "$tmp/traffic.out")
@@ -535,7 +536,7 @@ while [ "$SECONDS" -lt "$end" ]; do
 	sleep 0.5
 done
 if [ -n "$gone" ]; then
-	pass "write_prometheus no longer exposes $cli's $conn_cli4"
+	pass "write_prometheus no longer exposes $cli's $conn_cli4 ($((gone - t_end_s)) s after the traffic ended)"
 else
 	fail "write_prometheus still exposes $cli's $conn_cli4 20 s after the traffic"
 fi
@@ -543,13 +544,21 @@ check "Prometheus still answers its final value" \
 	"$(papi query "$prom" "collectd_tcptop_if_octets_tx_total{tcptop=\"$cli\",type=\"$conn_cli4\"}" | cut -f1)" \
 	"$((V4_UP + SH_UP))"
 
-echo "== the README's rate query"
-q='sum by (tcptop) (rate(collectd_tcptop_if_octets_tx_total{type=~"tcp|udp"}[1m]))'
+echo "== the README's rate queries"
+q='sum by (tcptop) (rate(collectd_tcptop_if_octets_tx_total{type=~"tcp|udp"}[5m]))'
 v=$(papi query "$prom" "$q" tcptop | awk -F'\t' -v p="$cli" '$1 == p { print $2 }')
 if awk -v v="$v" 'BEGIN { exit !(v ~ /^[0-9.e+-]+$/ && v > 0) }'; then
 	pass "$q answers $v B/s for $cli"
 else
 	fail "$q answers '$v' for $cli, expected a rate > 0"
+fi
+
+q='topk(5, rate(collectd_tcptop_if_octets_rx_total{type="tcp"}[5m]))'
+n=$(papi query "$prom" "$q" tcptop | grep -c .)
+if [ "$n" -ge 1 ] && [ "$n" -le 5 ]; then
+	pass "$q answers $n series"
+else
+	fail "$q answers $n series, expected 1 to 5"
 fi
 
 # ------------------------------------------------------------ stop, logs
