@@ -496,7 +496,16 @@ check "connection labels of $cli's byte counters (type=...)" \
 	"$(printf '%s\n' tcp "$conn_cli6" "$conn_cli4" | LC_ALL=C sort | paste -sd' ' -)"
 
 echo "== the hostile process name"
-targets=$(papi targets "$prom")
+# A scrape can time out on a busy machine (1 s); a bad exposition fails
+# every scrape while the hostile series is in it (it is sent every
+# interval): poll, bounded, for a healthy scrape after the traffic.
+end=$((SECONDS + 20))
+for ((i = 0; i < 40 && SECONDS < end; i++)); do
+	targets=$(papi targets "$prom")
+	printf '%s\n' "$targets" | awk -F'\t' -v u="$wp_url" -v e="$t_end" \
+		'$1 == u && $2 == "up" && $3 + 0 >= e + 0 && $4 == "" { ok = 1 } END { exit !ok }' && break
+	sleep 0.5
+done
 last=$(printf '%s\n' "$targets" | awk -F'\t' -v u="$wp_url" '$1 == u { print $3 }')
 check "target $wp_url health" "$(printf '%s\n' "$targets" | awk -F'\t' -v u="$wp_url" '$1 == u { print $2 }')" up
 check "target $wp_url lastError" "$(printf '%s\n' "$targets" | awk -F'\t' -v u="$wp_url" '$1 == u { print $4 }')" ""
@@ -509,8 +518,18 @@ check "the hostile process's label value" \
 	"$(papi query "$prom" "collectd_tcptop_if_octets_tx_total{type=\"tcp\",tcptop=~\"${tag}_h_.*\"}" tcptop | cut -f1)" \
 	"$h_san"
 # What write_prometheus itself serves: the label as the exposition has it.
-scrape=$(papi get "$wp_url")
-line=$(printf '%s\n' "$scrape" | grep -F "collectd_tcptop_if_octets_tx_total{tcptop=\"$h_san\",type=\"tcp\",instance=\"e2e\"} $H_UP ")
+# On a busy machine a series can be briefly out of it: when collectd's
+# write queue holds its value lists longer than 2 intervals, collectd calls
+# write_prometheus's "missing" callback, which drops the series until the
+# queued values arrive. So: a bounded poll.
+line=
+end=$((SECONDS + 20))
+for ((i = 0; i < 40 && SECONDS < end; i++)); do
+	scrape=$(papi get "$wp_url")
+	line=$(printf '%s\n' "$scrape" | grep -F "collectd_tcptop_if_octets_tx_total{tcptop=\"$h_san\",type=\"tcp\",instance=\"e2e\"} $H_UP ")
+	[ -n "$line" ] && break
+	sleep 0.5
+done
 if [ -n "$line" ]; then
 	pass "write_prometheus exposes: $line"
 else
@@ -562,11 +581,18 @@ else
 fi
 
 # ------------------------------------------------------------ stop, logs
-# Out-of-order, duplicate-timestamp and parse complaints are scrape
-# warnings; read before the stop, which Prometheus logs as a warning.
-bad=$(grep -E 'level=(error|warn)' "$tmp/prometheus.log")
+# Parse and duplicate-timestamp complaints are scrape warnings; read
+# before the stop, which Prometheus logs as a warning. Known and tolerated:
+# collectd's write threads (5) take value lists off one queue in parallel,
+# so on a busy machine a series' older sample can reach write_prometheus
+# after a newer one (collectd logs "uc_update: Value too old") and
+# Prometheus drops it as out of order. Reported, not failed.
+ooo=$(grep -c 'out-of-order samples' "$tmp/prometheus.log")
+[ "$ooo" -eq 0 ] || echo "note: Prometheus dropped out-of-order samples $ooo times;" \
+	"collectd logged $(grep -c 'uc_update: Value too old' "$tmp/collectd.log") 'Value too old'"
+bad=$(grep -E 'level=(error|warn)' "$tmp/prometheus.log" | grep -v 'out-of-order samples')
 if [ -z "$bad" ]; then
-	pass "prometheus log: no warning or error lines"
+	pass "prometheus log: no warning or error lines (besides out-of-order samples)"
 else
 	fail "prometheus log: $(printf '%s\n' "$bad" | head -n 5)"
 fi
