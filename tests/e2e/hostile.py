@@ -5,8 +5,9 @@ tests/e2e/prometheus.sh.
   <tag>_hsrv  a TCP listener on 127.0.0.1 and its accepted end
   the client  a process that first names itself with the bytes of
               --name-hex (prctl PR_SET_NAME: quotes, backslashes, newlines,
-              braces, invalid UTF-8 ...), then connects, sends --up bytes,
-              receives --down bytes, keeps the connection open --hold
+              braces, invalid UTF-8 ...), then connects, sends --up bytes
+              (in --chunks parts, --every seconds apart), receives --down
+              bytes, keeps the connection open --hold
               seconds (so its final counts are in several reads) and
               closes it
 
@@ -49,7 +50,13 @@ def client(args, port, report_w):
     c = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     os.write(report_w, ("comm_hex=%s\ncli_port=%d\n" %
                         (comm.hex(), c.getsockname()[1])).encode())
-    c.sendall(b"H" * args.up)
+    # In --chunks parts, --every seconds apart: the counter grows over
+    # several reads, so a rate over it is not zero.
+    for i in range(args.chunks):
+        if i:
+            time.sleep(args.every)
+        n = args.up // args.chunks + (args.up % args.chunks if i == args.chunks - 1 else 0)
+        c.sendall(b"H" * n)
     recv_exact(c, args.down)
     time.sleep(args.hold)
     c.close()
@@ -62,12 +69,16 @@ def main():
     ap.add_argument("--name-hex", required=True, help="the client's name, 1 to 15 bytes, hex")
     ap.add_argument("--up", type=int, required=True, help="bytes the client sends")
     ap.add_argument("--down", type=int, required=True, help="bytes the server answers")
+    ap.add_argument("--chunks", type=int, default=1, help="parts the client sends --up in")
+    ap.add_argument("--every", type=float, default=1.0, help="seconds between the parts")
     ap.add_argument("--hold", type=float, default=2.0,
                     help="seconds the connection stays open after the exchange")
     args = ap.parse_args()
     name = bytes.fromhex(args.name_hex)
     if not 1 <= len(name) <= 15 or b"\0" in name or len(args.tag) > 10:
         ap.error("the name must be 1 to 15 bytes without NUL, the tag at most 10 characters")
+    if not 1 <= args.chunks <= args.up:
+        ap.error("--chunks must be from 1 to --up")
 
     set_comm((args.tag + "_hsrv").encode())
     lsn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -91,7 +102,7 @@ def main():
     os.close(report_w)
     try:
         a, _ = lsn.accept()
-        a.settimeout(TIMEOUT + args.hold)
+        a.settimeout(TIMEOUT + args.every + args.hold)
         recv_exact(a, args.up)
         a.sendall(b"h" * args.down)
         if a.recv(1):

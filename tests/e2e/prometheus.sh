@@ -21,8 +21,8 @@
 #    exposition a few intervals later (collectd's "missing" callback), and
 #    Prometheus still answers its final value (collectd's timestamps are
 #    exposed, so Prometheus writes no staleness marker);
-#  - the README's per-process rate query answers a rate for the test's
-#    client.
+#  - the README's two queries answer: a rate > 0 for the hostile process,
+#    which sends its bytes in parts 1 s apart, and a top 5.
 # Each check prints PASS/FAIL; the last line is "N passed, M failed".
 #
 # Environment: TCPTOP_PLUGIN_DIR  directory holding tcptop.so (default: the
@@ -317,6 +317,9 @@ U4_N=10 U4_SIZE=1000
 U6_N=5 U6_SIZE=777
 U_REPLY=333
 H_UP=4321 H_DOWN=8765
+# The hostile client sends its bytes in parts 1 s apart: its counter grows
+# over several reads and scrapes, for the rate query.
+H_CHUNKS=5
 # Every TCP connection stays open this long after its last byte, so its
 # final counts are in several reads and scrapes before it closes (a closed
 # connection's series leaves write_prometheus's exposition soon after).
@@ -332,7 +335,7 @@ h_san=$(printf "$(printf '%s' "$h_hex" | sed 's/../\\x&/g')" | LC_ALL=C tr -c 'A
 
 echo "== traffic: processes $cli $srv $utx $urx $hsrv, and $h_san"
 timeout 30 python3 "$hostile" --tag "$tag" --name-hex "$h_hex" --up "$H_UP" \
-	--down "$H_DOWN" --hold "$HOLD" >"$tmp/hostile.out" 2>"$tmp/hostile.err" &
+	--chunks "$H_CHUNKS" --every 1 --down "$H_DOWN" --hold "$HOLD" >"$tmp/hostile.out" 2>"$tmp/hostile.err" &
 h_pid=$!
 timeout 30 python3 "$traffic" --tag "$tag" --hold "$HOLD" \
 	--v4 "$V4_UP:$V4_DOWN" --v6 "$V6_UP:$V6_DOWN" --short "$SH_UP:$SH_DOWN" \
@@ -565,11 +568,11 @@ check "Prometheus still answers its final value" \
 
 echo "== the README's rate queries"
 q='sum by (tcptop) (rate(collectd_tcptop_if_octets_tx_total{type=~"tcp|udp"}[5m]))'
-v=$(papi query "$prom" "$q" tcptop | awk -F'\t' -v p="$cli" '$1 == p { print $2 }')
+v=$(papi query "$prom" "$q" tcptop | awk -F'\t' -v p="$h_san" '$1 == p { print $2 }')
 if awk -v v="$v" 'BEGIN { exit !(v ~ /^[0-9.e+-]+$/ && v > 0) }'; then
-	pass "$q answers $v B/s for $cli"
+	pass "$q answers $v B/s for $h_san"
 else
-	fail "$q answers '$v' for $cli, expected a rate > 0"
+	fail "$q answers '$v' for $h_san, expected a rate > 0"
 fi
 
 q='topk(5, rate(collectd_tcptop_if_octets_rx_total{type="tcp"}[5m]))'
