@@ -34,7 +34,7 @@
 #              PROM_KEEP          "1": keep the temporary directory
 #                                 (it is always kept when a check fails)
 # Needs root, collectd with write_prometheus (and libmicrohttpd12,
-# libprotobuf-c1), prometheus and python3. Takes about 30 s.
+# libprotobuf-c1), prometheus and python3. Takes about 20 s.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -346,7 +346,7 @@ check "traffic.py exit status$([ "$rc" -eq 0 ] || echo " ($(oneline "$(cat "$tmp
 wait "$h_pid"
 rc=$?
 check "hostile.py exit status$([ "$rc" -eq 0 ] || echo " ($(oneline "$(cat "$tmp/hostile.err")"))")" "$rc" 0
-t_end=$(date +%s)
+t_end=$(date +%s.%3N)
 t_end_s=$SECONDS
 
 port() { sed -n "s/^$1=//p" "$2"; }
@@ -444,7 +444,11 @@ all_match() {
 # list in collectd: tx stands for both.
 oldest_process_sample() {
 	papi query "$prom" "min(timestamp(collectd_tcptop_if_octets_tx_total{tcptop=~\"$tag.*\",type=~\"tcp|udp\"}))" |
-		awk '{ printf "%d\n", $1 }'
+		awk '{ printf "%.3f\n", $1 }'
+}
+# ge A B: A >= B, both decimal numbers.
+ge() {
+	awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'
 }
 
 echo "== the final values, through /api/v1/query"
@@ -455,7 +459,7 @@ end=$((SECONDS + 40))
 for ((i = 0; i < 80 && SECONDS < end; i++)); do
 	if fetch_all && all_match; then
 		ts=$(oldest_process_sample)
-		if [ -n "$ts" ] && [ "$ts" -ge "$t_end" ]; then
+		if ge "$ts" "$t_end"; then
 			ok=1
 			break
 		fi
@@ -469,7 +473,7 @@ for e in "${expect[@]}"; do
 	check "collectd_tcptop_$m{tcptop=\"$pi\",type=\"$ti\"}" "${got["$m $pi $ti"]:-(no series)}" "$want"
 done
 ts=$(oldest_process_sample)
-if [ -n "$ts" ] && [ "$ts" -ge "$t_end" ]; then
+if ge "$ts" "$t_end"; then
 	pass "the per-process samples are from reads after the traffic ended (oldest at $ts >= $t_end)"
 else
 	fail "a per-process sample is older than the end of the traffic ($t_end): oldest '$ts'"
@@ -512,7 +516,7 @@ done
 last=$(printf '%s\n' "$targets" | awk -F'\t' -v u="$wp_url" '$1 == u { print $3 }')
 check "target $wp_url health" "$(printf '%s\n' "$targets" | awk -F'\t' -v u="$wp_url" '$1 == u { print $2 }')" up
 check "target $wp_url lastError" "$(printf '%s\n' "$targets" | awk -F'\t' -v u="$wp_url" '$1 == u { print $4 }')" ""
-if awk -v l="$last" -v e="$t_end" 'BEGIN { exit !(l + 0 >= e + 0) }'; then
+if ge "$last" "$t_end"; then
 	pass "that is the health of a scrape after the traffic (lastScrape $last >= $t_end)"
 else
 	fail "the last scrape ($last) is older than the end of the traffic ($t_end)"
