@@ -22,6 +22,9 @@ packages=(
 	qemu-system-x86 busybox-static
 	# tests/package: build the Debian package (debian/)
 	dpkg-dev debhelper
+	# tests/e2e/prometheus.sh: a real Prometheus scrapes write_prometheus, whose
+	# .so loads only with these two libraries (collectd-core only suggests them)
+	prometheus libmicrohttpd12 libprotobuf-c1
 	# the rest of a fresh machine
 	ca-certificates git
 )
