@@ -147,6 +147,7 @@ static int tcptop_init(void)
 		.max_flows = tcptop_conf.max_flows,
 		.max_procs = tcptop_conf.max_processes,
 		.debug = tcptop_conf.debug,
+		.name_filter = select_by_name_only(&tcptop_conf.select),
 	};
 	/* On failure probes_open() has logged the cause in one line. */
 	err = probes_open(&tcptop_probes, &pc);
@@ -407,6 +408,17 @@ static void decide_proc(struct proc *p, void *arg)
 				     strcmp(p->name, NAMES_UNKNOWN) ? p->name :
 								      NULL,
 				     cl);
+	/*
+	 * Decided by the name alone: the kernel stops counting that name. If
+	 * it can't, the name is still left out here; only the cost remains.
+	 */
+	if (!p->selected && p->comm[0] && select_by_name_only(&tcptop_conf.select)) {
+		int err = probes_skip_name(tcptop_probes, p->comm);
+
+		if (err && tcptop_conf.debug)
+			INFO("tcptop plugin: the kernel can't skip \"%s\": %s", p->name,
+			     STRERROR(-err));
+	}
 }
 
 static bool conn_selected(const struct flow *lead, void *arg)

@@ -65,6 +65,7 @@ void fake_collectd_cache_forget(cdtime_t before);
 void fake_probes_open_result(int err);
 unsigned fake_probes_open_calls(void);
 const struct probes_config *fake_probes_open_config(void);
+size_t fake_probes_skipped(const char **names, size_t max);
 bool fake_probes_live(void);
 void fake_probes_set_attached(unsigned hooks);
 void fake_probes_set_stats(const uint64_t stats[TCPTOP_NSTATS]);
@@ -847,6 +848,7 @@ static void test_report_connections_false(void **state)
 	assert_int_equal(pc->max_flows, 128);
 	assert_int_equal(pc->max_procs, 64);
 	assert_true(pc->debug);
+	assert_false(pc->name_filter); /* no process filter: no check in the kernel */
 	assert_int_equal(fake_bootstrap_calls(), 0);
 
 	fake_kernel_put(COOKIE_CURL, &curl);
@@ -931,6 +933,7 @@ static void test_filters_and_budget(void **state)
 	struct tcptop_flow curl3 =
 		krec(IPPROTO_TCP, "10.0.0.1", 40002, "10.0.0.4", 80, 4242, "curl");
 	const value_list_t *vl;
+	const char *skipped[4];
 
 	(void)state;
 	curl2.bytes[TCPTOP_TX] = 7;
@@ -944,9 +947,14 @@ static void test_filters_and_budget(void **state)
 	fake_kernel_put(COOKIE_DIG, &dig);
 	fake_kernel_put(3, &curl2);
 	fake_kernel_put(4, &curl3);
+	/* Process entries only: the kernel may skip the names left out. */
+	assert_true(fake_probes_open_config()->name_filter);
 	read_ok();
 	assert_int_equal(count_pi("dig_777"), 0);
 	assert_int_equal(count_pi("dig"), 0);
+	/* dig, by its kernel name; curl (kept) never. */
+	assert_int_equal(fake_probes_skipped(skipped, 4), 1);
+	assert_string_equal(skipped[0], "dig");
 	/* The budget of one: the busier of the two to port 443. */
 	assert_non_null(find("curl_4242", "if_octets", CURL_CONN));
 	assert_null(find("curl_4242", "if_octets", "tcp_10.0.0.1.eph_to_10.0.0.3.443"));
@@ -960,6 +968,8 @@ static void test_filters_and_budget(void **state)
 	vl = find(NULL, "count", "connections_folded");
 	assert_non_null(vl);
 	assert_true(vl->values[0].gauge == 1);
+	read_ok();
+	assert_int_equal(fake_probes_skipped(skipped, 4), 1); /* once per name */
 	shutdown_ok();
 }
 
