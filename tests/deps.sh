@@ -16,6 +16,8 @@ packages=(
 	libcmocka-dev
 	collectd-core rrdtool librrd8
 	iproute2 procps python3
+	# tests/fuzz (libFuzzer), tests/sanitize.sh, tests/e2e/valgrind.sh
+	libclang-rt-dev valgrind
 	# tests/matrix: boot Debian's kernels under qemu (TCG) from an initramfs
 	qemu-system-x86 busybox-static
 	# the rest of a fresh machine
