@@ -60,15 +60,23 @@ static bool is_key_char(char c, bool first)
 
 /*
  * Regexes go to glibc as the operator wrote them, as in collectd's own
- * ignore lists; the cost of bounded repeats and back-references in glibc's
- * matcher is glibc's, not something tcptop can bound, so none are fed.
+ * ignore lists. glibc's regcomp() copies the subtree under each '+' and
+ * bounded repeat, so stacked or nested repeats cost memory exponential in
+ * their number ("a++++++++" ... runs out of 2 GiB at about 40), and
+ * back-references cost time in regexec(): that is glibc's to bound, not
+ * tcptop's, so no regex with more than 8 repeats, a {m,n} or a
+ * back-reference is fed.
  */
 static bool regex_tame(const char *s)
 {
-	for (; *s; s++)
+	int repeats = 0;
+
+	for (; *s; s++) {
 		if (*s == '{' || (*s == '\\' && s[1] >= '1' && s[1] <= '9'))
 			return false;
-	return true;
+		repeats += *s == '*' || *s == '+' || *s == '?';
+	}
+	return repeats <= 8;
 }
 
 /* One value at *p (past blanks); false at the end of the line or on a bad token. */

@@ -20,8 +20,9 @@
 
 #define PID	 4242
 #define MAX_FDS	 32
-/* procfs.c's comm buffer, NUL included. */
+/* procfs.c's comm and fd link buffers, NUL included. */
 #define COMM_CAP 64
+#define LINK_CAP 64
 
 struct want {
 	char comm[COMM_CAP];
@@ -31,13 +32,18 @@ struct want {
 	size_t n;
 };
 
-/* "socket:[<decimal>]", as the kernel names a socket's fd, and nothing else. */
+/*
+ * "socket:[<decimal>]", as the kernel names a socket's fd, and nothing
+ * else; at most 29 bytes from the kernel, so one that procfs.c's 64-byte
+ * buffer can't hold whole (with room to tell it was whole) is none.
+ */
 static bool socket_link(const char *target, uint64_t *inode)
 {
 	size_t len = strlen(target), i;
 	uint64_t v = 0;
 
-	if (len < 10 || memcmp(target, "socket:[", 8) || target[len - 1] != ']')
+	if (len < 10 || len >= LINK_CAP - 1 || memcmp(target, "socket:[", 8) ||
+	    target[len - 1] != ']')
 		return false;
 	for (i = 8; i < len - 1; i++) {
 		unsigned d = (unsigned)(target[i] - '0');
