@@ -33,7 +33,7 @@ cd "$dir/build" || fail "cd $dir/build"
 ../src/configure CFLAGS="$san -g -O1" LDFLAGS="${san%% *}" ${CONFIGURE_FLAGS:-} \
 	>configure.out 2>&1 || fail "configure failed: $(tail -n 20 configure.out)"
 make -j"${MAKE_JOBS:-$(nproc)}" >make.out 2>&1 || fail "build failed: $(tail -n 30 make.out)"
-echo "sanitize: built in $((SECONDS - start)) s"
+echo "sanitize: configured and built the plugin in $((SECONDS - start)) s; the tests build in make check"
 
 # The unit tests as this Makefile lists them, and the two live tests.
 # shellcheck disable=SC2016 # $(...) is make's, not the shell's
