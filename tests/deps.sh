@@ -20,6 +20,8 @@ packages=(
 	graphite-carbon python3-whisper
 	# tests/e2e/threshold.sh: random packet drops in a test namespace
 	nftables
+	# tests/fuzz (libFuzzer), tests/sanitize.sh, tests/e2e/valgrind.sh
+	libclang-rt-dev valgrind
 	# tests/matrix: boot Debian's kernels under qemu (TCG) from an initramfs
 	qemu-system-x86 busybox-static
 	# tests/package: build the Debian package (debian/)
