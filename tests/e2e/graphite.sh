@@ -356,10 +356,11 @@ for f in v4 v6; do
 	rx=$(val "cli_${f}_rx") tx=$(val "cli_${f}_tx")
 	add want_proc "$cli" "$rx" "$tx"
 	add want_proc "$srv" "$tx" "$rx"
-	# The server's IPv4 series is not checked: it is shared by every
-	# client's connection, and restarts when none of them is open.
+	# The server's IPv4 series is shared by every client's connection
+	# (port collapse), one after the other: it goes on, it never restarts.
 	if [ "$f" = v4 ]; then
 		add want_conn "$cli $conn_cli4" "$rx" "$tx"
+		add want_conn "$srv $conn_srv4" "$tx" "$rx"
 	else
 		add want_conn "$cli $conn_cli6" "$rx" "$tx"
 		add want_conn "$srv $conn_srv6" "$tx" "$rx"
@@ -375,10 +376,11 @@ for k in "${!hostile[@]}" sh n9_{0..8} dotdot; do
 	*) pi=$(sanitize "$(val "${k}_comm")") ;;
 	esac
 	pi_of[$k]=$pi
+	add want_conn "$srv $conn_srv4" "$tx" "$rx"
 	[ "$k" = dotdot ] && continue
 	add want_proc "$pi" "$rx" "$tx"
-	# One connection each (the nine's come and go: their series restarts).
-	[ "$pi" = "${tag}_n9" ] || add want_conn "$pi $conn_cli4" "$rx" "$tx"
+	# One connection each; the nine's, one after the other, share a series.
+	add want_conn "$pi $conn_cli4" "$rx" "$tx"
 done
 
 # The 15-byte name: the kernel kept its first 15 bytes, mapped byte by byte.
