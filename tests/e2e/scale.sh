@@ -375,13 +375,21 @@ start_and_wait() {
 
 # intervals DIR > file: "epoch rows processes" per tcptop read, by time:
 # rows of all tcptop csv files with the same time are the value lists of
-# one read; their tcptop-<process> directories the processes.
+# one read; their tcptop-<process> directories the processes. A counter
+# series' first row, all zeros, is its announcement (sent with the read
+# that first has it, dated at the read before: see README, "First
+# samples"): the same series, not one more, so it is not counted.
 intervals() {
 	local d=$1/csv/$HOST
 	[ -d "$d" ] || return 0
 	find "$d" -mindepth 2 -maxdepth 2 -type f \( -path "$d/tcptop/*" -o -path "$d/tcptop-*/*" \) -print0 |
 		xargs -0 -r awk -F, '
-			FNR == 1 { dir = FILENAME; sub(/\/[^\/]*$/, "", dir); sub(/.*\//, "", dir); next }
+			FNR == 1 { dir = FILENAME; sub(/\/[^\/]*$/, "", dir); sub(/.*\//, "", dir)
+				   base = FILENAME; sub(/.*\//, "", base)
+				   counter = base ~ /^(if_octets|if_packets|total_connections|protocol_counter|derive)-/
+				   next }
+			FNR == 2 && counter { z = 1; for (i = 2; i <= NF; i++) if ($i + 0 != 0) z = 0
+					      if (z) next }
 			{ n[$1 " " dir]++ }
 			END { for (k in n) print k, n[k] }' |
 		awk '{ rows[$1] += $3; if ($2 != "tcptop" && !seen[$1, $2]++) procs[$1]++ }
