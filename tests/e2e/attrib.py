@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Exec and PID reuse, with known bytes, for tests/e2e/attribution.sh.
 
-  attrib.py run DIR TAG A1 A2 B1 B2 X Y
+  attrib.py run DIR TAG A1 A2 B1 B2 X Y [MARK HOLD]
 
 DIR holds links to python3 named TAG_srv, TAG_a, TAG_b, TAG_old, TAG_new:
 a program started through one of them has that name as its comm, as any
@@ -14,7 +14,10 @@ program has its file's name, with no prctl. Then, over TCP on 127.0.0.1:
   TAG_old  sends X bytes and exits; then
   TAG_new  is forked with TAG_old's PID (written to the kernel's
            ns_last_pid, retried until the fork gets it: the PID is the
-           host's, as the BPF programs see it) and sends Y bytes
+           host's, as the BPF programs see it) and sends Y bytes; with
+           MARK, TAG_new has MARK in its command line (TAG_old has not)
+           and lives HOLD seconds after sending, so that collectd reads
+           its command line at the PID TAG_old had
 
 Prints exec_pid=, reuse_pid=, reuse_tries= and server_bytes= (what the
 server read) lines. Exits non-zero if any
@@ -99,7 +102,7 @@ def prog_b(port, fd, b1, b2):
     s2.close()
 
 
-def run(d, tag, a1, a2, b1, b2, x, y):
+def run(d, tag, a1, a2, b1, b2, x, y, mark=None, hold=0):
     py = sys.executable
     progs = {}
     for n in ("srv", "a", "b", "old", "new"):
@@ -130,7 +133,10 @@ def run(d, tag, a1, a2, b1, b2, x, y):
             if os.getpid() != pid:
                 os._exit(3)
             try:
-                os.execv(progs["new"], [progs["new"], __file__, "send", str(port), str(y)])
+                argv = [progs["new"], __file__, "send", str(port), str(y)]
+                if mark:
+                    argv += [mark, str(hold)]
+                os.execv(progs["new"], argv)
             finally:
                 os._exit(4)
         _, status = os.waitpid(child, 0)
@@ -152,7 +158,9 @@ def run(d, tag, a1, a2, b1, b2, x, y):
 def main():
     cmd = sys.argv[1]
     if cmd == "run":
-        run(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:10]))
+        extra = sys.argv[10:12]
+        run(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:10]),
+            *([extra[0], float(extra[1])] if len(extra) == 2 else []))
     elif cmd == "server":
         server()
     elif cmd == "a":
@@ -163,8 +171,10 @@ def main():
         s = connect(int(sys.argv[2]))
         send_n(s, int(sys.argv[3]))
         s.close()
+        if len(sys.argv) > 5:
+            time.sleep(float(sys.argv[5]))
     else:
-        raise SystemExit("usage: attrib.py run DIR TAG A1 A2 B1 B2 X Y")
+        raise SystemExit("usage: attrib.py run DIR TAG A1 A2 B1 B2 X Y [MARK HOLD]")
 
 
 if __name__ == "__main__":
