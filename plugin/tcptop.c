@@ -7,12 +7,14 @@
 #include "tcptop_config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <collectd/core/daemon/collectd.h>
 #include <collectd/core/daemon/plugin.h>
@@ -387,6 +389,48 @@ static bool counts_any(const struct flow_counts *c)
 	return c->bytes[0] || c->bytes[1] || c->packets[0] || c->packets[1];
 }
 
+/* Does the process behind pid_fd (a /proc/PID directory) have this name? */
+static bool comm_is(int pid_fd, const char *comm)
+{
+	char buf[TCPTOP_COMM_LEN + 2];
+	ssize_t n;
+	int fd = openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	if (buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	return !strncmp(buf, comm, TCPTOP_COMM_LEN);
+}
+
+/*
+ * The command line of the process p was seen as, or NULL. Its PID may
+ * already be another process's: the process at the PID must have p's name
+ * before and after the read, through one handle on /proc/PID, which stops
+ * working when that process exits even if the PID is then reused.
+ */
+static const char *proc_cmdline(const struct proc *p, char *buf, size_t len)
+{
+	char path[32];
+	const char *cl = NULL;
+	int pid_fd;
+
+	snprintf(path, sizeof(path), "/proc/%u", (unsigned int)p->pid);
+	pid_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pid_fd < 0)
+		return NULL;
+	if (comm_is(pid_fd, p->comm) && select_read_cmdline("/proc", p->pid, buf, len) >= 0 &&
+	    comm_is(pid_fd, p->comm))
+		cl = buf;
+	close(pid_fd);
+	return cl;
+}
+
 /*
  * The operator's process filter (Process, ProcessMatch, IgnoreSelected),
  * decided once per process, while a PID of it is likely still there to
@@ -400,9 +444,8 @@ static void decide_proc(struct proc *p, void *arg)
 	(void)arg;
 	if (p->selected >= 0)
 		return;
-	if (select_needs_cmdline(&tcptop_conf.select) && p->pid &&
-	    select_read_cmdline("/proc", p->pid, cmdline, sizeof(cmdline)) >= 0)
-		cl = cmdline;
+	if (select_needs_cmdline(&tcptop_conf.select) && p->pid && p->comm[0])
+		cl = proc_cmdline(p, cmdline, sizeof(cmdline));
 	p->selected = select_process(&tcptop_conf.select,
 				     p->comm[0]			    ? p->comm :
 				     strcmp(p->name, NAMES_UNKNOWN) ? p->name :

@@ -22,6 +22,8 @@ packages=(
 	nftables
 	# tests/fuzz (libFuzzer), tests/sanitize.sh, tests/e2e/valgrind.sh
 	libclang-rt-dev valgrind
+	# tests/e2e/privileges.sh: capability sets (setpriv is in util-linux)
+	libcap2-bin
 	# tests/matrix: boot Debian's kernels under qemu (TCG) from an initramfs
 	qemu-system-x86 busybox-static
 	# tests/package: build the Debian package (debian/)

@@ -35,7 +35,7 @@ cd "$dir/build" || fail "cd $dir/build"
 make -j"${MAKE_JOBS:-$(nproc)}" >make.out 2>&1 || fail "build failed: $(tail -n 30 make.out)"
 echo "sanitize: configured and built the plugin in $((SECONDS - start)) s; the tests build in make check"
 
-# The unit tests as this Makefile lists them, and the two live tests.
+# The unit tests as this Makefile lists them, and the three live tests.
 # shellcheck disable=SC2016 # $(...) is make's, not the shell's
 units=$(printf 'print:\n\t@echo $(ENABLED_UNIT_TESTS)\n' | make -s -f Makefile -f - print)
 [ -n "$units" ] || fail "no unit tests in the sanitized build's Makefile"
@@ -46,7 +46,8 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS=exitcode=23
 status=0
 # shellcheck disable=SC2086 # units is a list of programs
-make check TESTS="$units tests/live/live_test tests/live/degrade_test" >check.out 2>&1 ||
+make check TESTS="$units tests/live/live_test tests/live/degrade_test tests/live/restart_test" \
+	>check.out 2>&1 ||
 	status=$?
 grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' check.out | sed 's/^/sanitize: /'
 echo "sanitize: took $((SECONDS - start)) s"
