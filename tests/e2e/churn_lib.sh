@@ -447,33 +447,42 @@ series_checks() {
 
 # ------------------------------------------------------------ kernel maps
 
-# map_ids: "name id" of the BPF maps collectd ($cd_pid) holds.
+# map_ids: "name id" of the BPF maps collectd ($cd_pid) holds: the map_id
+# of each of its bpf-map descriptors (/proc/PID/fdinfo), named by bpftool
+# (whose own pid listing needs a bpftool built with it).
 map_ids() {
-	timeout 20 "$bpftool_bin" -j map show 2>/dev/null | python3 -c '
-import json, sys
-pid = int(sys.argv[1])
-for m in json.load(sys.stdin):
-    if any(p.get("pid") == pid for p in m.get("pids", [])):
-        print(m.get("name", "?"), m["id"])' "$cd_pid"
+	local fd id
+	for fd in /proc/"$cd_pid"/fd/*; do
+		[ "$(readlink "$fd" 2>/dev/null)" = "anon_inode:bpf-map" ] || continue
+		id=$(awk '$1 == "map_id:" { print $2 }' "/proc/$cd_pid/fdinfo/${fd##*/}" 2>/dev/null)
+		[ -n "$id" ] || continue
+		timeout 10 "$bpftool_bin" -j map show id "$id" 2>/dev/null |
+			python3 -c 'import json, sys; m = json.load(sys.stdin); print(m.get("name", "?"), m["id"])'
+	done
 }
-# map_count ID PREFIX: "entries mine" of a hash map: all entries, and those
-# whose value's comm starts with PREFIX (the test's own processes).
+# map_count ID PREFIX: "entries mine" of a hash map: all its entries, and
+# those whose key or value has a comm starting with PREFIX (the test's own
+# processes: flows and listeners have it in the value, procs in the key).
 map_count() {
 	timeout 60 "$bpftool_bin" -j map dump id "$1" 2>/dev/null | python3 -c '
 import json, sys
 pre = sys.argv[1]
+def comm(o):
+    c = o.get("comm", "") if isinstance(o, dict) else ""
+    if isinstance(c, list):  # bytes as numbers (signed char) or "0x.." strings
+        c = bytes((int(x, 0) if isinstance(x, str) else int(x)) & 0xff for x in c)
+        c = c.decode("latin-1")
+    return c.split("\0")[0]
 try:
     d = json.load(sys.stdin)
 except ValueError:
-    print("? ?"); sys.exit(0)
+    print("? ?")
+    sys.exit(0)
 n = mine = 0
 for e in d:
     n += 1
-    v = e.get("formatted", {}).get("value", {})
-    c = v.get("comm", "")
-    if isinstance(c, list):
-        c = "".join(chr(int(x, 0) if isinstance(x, str) else x) for x in c).split("\0")[0]
-    if c.startswith(pre):
+    f = e.get("formatted", {})
+    if comm(f.get("key")).startswith(pre) or comm(f.get("value")).startswith(pre):
         mine += 1
 print(n, mine)' "$2"
 }
