@@ -402,9 +402,9 @@ static int tcp_client(int argc, char **argv)
 				long s = started % nsrc;
 				struct sockaddr_in src = { .sin_family = AF_INET };
 
-				src.sin_addr.s_addr = htonl(127u << 24 | (uint32_t)src_b << 16 |
-							    (uint32_t)(s / 250) << 8 |
-							    (uint32_t)(s % 250 + 1));
+				src.sin_addr.s_addr =
+					htonl(127u << 24 | (uint32_t)src_b << 16 |
+					      (uint32_t)(s / 250) << 8 | (uint32_t)(s % 250 + 1));
 				if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
 					       sizeof(one)) != 0 ||
 				    bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0)
@@ -422,7 +422,8 @@ static int tcp_client(int argc, char **argv)
 			active++;
 		}
 		if (rate && started < conns && active < window)
-			wait_ms = 1 + (int)(1000.0 * ((double)started / (double)rate - (now() - t0)));
+			wait_ms =
+				1 + (int)(1000.0 * ((double)started / (double)rate - (now() - t0)));
 		if (wait_ms < 0)
 			wait_ms = 0;
 		if (wait_ms > 100)
@@ -701,7 +702,8 @@ static int udp_pair(int argc, char **argv)
 
 	for (long r = 0; r < rounds; r++) {
 		for (long i = 0; i < nsock; i++) {
-			double at = t0 + (double)period_ms / 1000.0 * ((double)r + (double)i / nsock);
+			double at =
+				t0 + (double)period_ms / 1000.0 * ((double)r + (double)i / nsock);
 			size_t len = (size_t)(up + i % 7);
 			ssize_t w;
 
