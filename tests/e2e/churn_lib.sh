@@ -118,6 +118,7 @@ lib_init() {
 	fi
 	trap lib_cleanup EXIT
 	trap 'exit 130' INT TERM
+	# shellcheck disable=SC2034 # the sourcing script's process names use it
 	tag=$(printf '%04x' $((RANDOM % 65536)))
 }
 
