@@ -44,6 +44,15 @@ const volatile bool key_by_addr = false;
 #define ATOMIC_ADD(p, v) ((void)__sync_fetch_and_add((p), (v)))
 
 /*
+ * Whether the running kernel has a helper, asked of its BTF (the enum of
+ * helper ids) at load: a branch on it that the kernel fails is dead code
+ * the verifier never walks. bpf_get_current_task_btf() arrived in 5.11.
+ */
+enum bpf_func_id___tcptop {
+	BPF_FUNC_get_current_task_btf___tcptop = 158,
+};
+
+/*
  * Receive hooks. tcp_recvmsg() and udp_recvmsg() lost their `nonblock`
  * argument in 5.19 ("net: remove noblock parameter from recvmsg()
  * entities"), which moves `flags` and the return value of

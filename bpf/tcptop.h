@@ -89,6 +89,26 @@ struct tcptop_owner {
 	char comm[TCPTOP_COMM_LEN];
 };
 
+/*
+ * The in-kernel process filter (user space sets `name_filter` before load
+ * when the operator's Process entries depend on the name alone): names that
+ * the filter leaves out, one per slot of the `skip` array, found by a hash
+ * of the zero-padded comm. A name that loses its slot to another is only
+ * filtered in user space, which costs time, never a count.
+ */
+#define TCPTOP_SKIP_SLOTS 1024
+
+struct tcptop_skip {
+	__u64 comm[TCPTOP_COMM_LEN / 8]; /* zero-padded; all zero: an empty slot */
+};
+
+static inline __u32 tcptop_skip_slot(__u64 w0, __u64 w1)
+{
+	__u64 x = (w0 ^ (w1 * 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL;
+
+	return (__u32)(x >> 40) & (TCPTOP_SKIP_SLOTS - 1);
+}
+
 /* Per-CPU health counters, index into the `stats` array map. */
 enum tcptop_stat {
 	TCPTOP_STAT_FLOW_FULL = 0, /* flow insert failed: counted per process instead */

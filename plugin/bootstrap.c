@@ -98,8 +98,14 @@ long bootstrap_run(const char *proc_root, struct flowtab *tab, struct probes *pr
 		free(l.v);
 		return -ENOENT;
 	}
-	qsort(l.v, l.n, sizeof(*l.v), by_inode);
-	procfs_scan_owners(proc_root, owner_cb, &l);
+	/*
+	 * No socket, nothing to own; and qsort() and bsearch() take no NULL
+	 * array, not even an empty one (C11 7.22.5).
+	 */
+	if (l.n) {
+		qsort(l.v, l.n, sizeof(*l.v), by_inode);
+		procfs_scan_owners(proc_root, owner_cb, &l);
+	}
 
 	for (size_t i = 0; i < l.n; i++) {
 		const struct boot_sock *b = &l.v[i];

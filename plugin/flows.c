@@ -27,8 +27,29 @@ struct chunk {
 	struct flow flows[CHUNK];
 };
 
+/*
+ * A connection series whose last flow has ended (a collapsed series between
+ * two short connections, a closed 4-tuple that is opened again): kept, so
+ * that a later flow of the same process and name goes on from its values
+ * instead of starting the series again from zero, which collectd would take
+ * for a counter reset and the graphs for a drop. Forgotten after
+ * proc_timeout, or, oldest first, beyond max_flows / 2 of them.
+ */
+struct ghost {
+	struct ghost *next;	     /* hash chain, series_bucket's hash */
+	struct ghost *older, *newer; /* by age */
+	struct proc *proc;	     /* holds a reference */
+	uint64_t since;
+	struct flow_counts series, sent, seen;
+	bool announced;
+	char name[NAMES_CONN_MAX];
+};
+
 struct flowtab {
 	struct flowtab_config cfg;
+	struct ghost **ghost_buckets; /* nbuckets of them */
+	struct ghost *ghost_oldest, *ghost_newest;
+	size_t nghosts;
 	struct flow *all;  /* every flow, doubly linked */
 	struct flow *free; /* recycled flows, linked by next */
 	struct chunk *chunks;
@@ -118,8 +139,10 @@ struct flowtab *flowtab_new(const struct flowtab_config *cfg)
 	tab->buckets = calloc(tab->nbuckets, sizeof(*tab->buckets));
 	tab->boot_buckets = calloc(tab->nboot_buckets, sizeof(*tab->boot_buckets));
 	tab->series_buckets = calloc(tab->nbuckets, sizeof(*tab->series_buckets));
+	tab->ghost_buckets = calloc(tab->nbuckets, sizeof(*tab->ghost_buckets));
 	tab->pbuckets = calloc(tab->npbuckets, sizeof(*tab->pbuckets));
-	if (!tab->buckets || !tab->boot_buckets || !tab->series_buckets || !tab->pbuckets) {
+	if (!tab->buckets || !tab->boot_buckets || !tab->series_buckets || !tab->ghost_buckets ||
+	    !tab->pbuckets) {
 		flowtab_free(tab);
 		return NULL;
 	}
@@ -144,6 +167,11 @@ void flowtab_free(struct flowtab *tab)
 		n = o->next;
 		free(o);
 	}
+	for (struct ghost *g = tab->ghost_oldest, *n; g; g = n) {
+		n = g->newer;
+		free(g);
+	}
+	free(tab->ghost_buckets);
 	free(tab->buckets);
 	free(tab->boot_buckets);
 	free(tab->series_buckets);
@@ -262,12 +290,106 @@ void flowtab_prefetch(const struct flowtab *tab, const uint64_t *keys, const str
 	}
 }
 
-static struct flow **series_bucket(const struct flowtab *tab, const struct proc *p,
-				   const char *name)
+static size_t series_hash(const struct flowtab *tab, const struct proc *p, const char *name)
 {
 	uint64_t h = hash_bytes(name, strlen(name)) ^ mix64((uint64_t)(uintptr_t)p);
 
-	return &tab->series_buckets[h & (tab->nbuckets - 1)];
+	return h & (tab->nbuckets - 1);
+}
+
+static void ghost_drop(struct flowtab *tab, struct ghost *g)
+{
+	struct ghost **pp = &tab->ghost_buckets[series_hash(tab, g->proc, g->name)];
+
+	while (*pp != g)
+		pp = &(*pp)->next;
+	*pp = g->next;
+	if (g->older)
+		g->older->newer = g->newer;
+	else
+		tab->ghost_oldest = g->newer;
+	if (g->newer)
+		g->newer->older = g->older;
+	else
+		tab->ghost_newest = g->older;
+	g->proc->refs--;
+	tab->nghosts--;
+	free(g);
+}
+
+/* The last flow of a series leaves: keep the series' values, if it has any. */
+static void ghost_keep(struct flowtab *tab, const struct flow *f)
+{
+	size_t max = tab->cfg.max_flows / 2 > 64 ? tab->cfg.max_flows / 2 : 64;
+	const struct flow_counts *c = &f->sent;
+	struct ghost *g;
+	size_t b;
+
+	/* Only a series collectd has seen can go back: one always folded can't. */
+	if (!f->proc ||
+	    (!(c->bytes[0] | c->bytes[1] | c->packets[0] | c->packets[1]) && !f->announced))
+		return;
+	if (tab->nghosts >= max)
+		ghost_drop(tab, tab->ghost_oldest);
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return; /* the series will start again: a counter reset, not a wrong count */
+	g->proc = f->proc;
+	g->proc->refs++;
+	g->since = f->last_active ? f->last_active : tab->now; /* its last traffic */
+	g->series = f->series;
+	g->sent = f->sent;
+	g->seen = f->seen;
+	g->announced = f->announced;
+	memcpy(g->name, f->name, sizeof(g->name));
+	b = series_hash(tab, g->proc, g->name);
+	g->next = tab->ghost_buckets[b];
+	tab->ghost_buckets[b] = g;
+	g->older = tab->ghost_newest;
+	if (g->older)
+		g->older->newer = g;
+	else
+		tab->ghost_oldest = g;
+	tab->ghost_newest = g;
+	tab->nghosts++;
+}
+
+static bool ghost_expired(const struct flowtab *tab, const struct ghost *g);
+
+/* A new lead of (f->proc, f->name) goes on from the series' ghost, if any. */
+static bool ghost_take(struct flowtab *tab, struct flow *f)
+{
+	for (struct ghost *g = tab->ghost_buckets[series_hash(tab, f->proc, f->name)]; g;
+	     g = g->next) {
+		if (g->proc != f->proc || strcmp(g->name, f->name))
+			continue;
+		if (ghost_expired(tab, g)) {
+			ghost_drop(tab, g);
+			return false;
+		}
+		f->series = g->series;
+		f->sent = g->sent;
+		f->seen = g->seen;
+		f->announced = g->announced;
+		ghost_drop(tab, g);
+		return true;
+	}
+	return false;
+}
+
+static bool ghost_expired(const struct flowtab *tab, const struct ghost *g)
+{
+	return tab->now - g->since >= tab->cfg.proc_timeout;
+}
+
+/* Before procs_expire(): a process is forgotten with its series. */
+static void ghosts_expire(struct flowtab *tab)
+{
+	for (struct ghost *g = tab->ghost_oldest, *n; g; g = n) {
+		n = g->newer;
+		if (ghost_expired(tab, g))
+			ghost_drop(tab, g);
+	}
 }
 
 /* Join the series of (f->proc, f->name): as a twin of its lead, or as the lead. */
@@ -277,7 +399,7 @@ static void series_join(struct flowtab *tab, struct flow *f)
 
 	if (f->in_series || !f->proc || !f->name[0])
 		return;
-	b = series_bucket(tab, f->proc, f->name);
+	b = &tab->series_buckets[series_hash(tab, f->proc, f->name)];
 	for (lead = *b; lead; lead = lead->series_next)
 		if (lead->proc == f->proc && !strcmp(lead->name, f->name))
 			break;
@@ -288,9 +410,12 @@ static void series_join(struct flowtab *tab, struct flow *f)
 		lead->twins = f;
 		return;
 	}
-	memset(&f->series, 0, sizeof(f->series));
-	memset(&f->sent, 0, sizeof(f->sent));
-	memset(&f->seen, 0, sizeof(f->seen));
+	if (!ghost_take(tab, f)) {
+		memset(&f->series, 0, sizeof(f->series));
+		memset(&f->sent, 0, sizeof(f->sent));
+		memset(&f->seen, 0, sizeof(f->seen));
+		f->announced = false;
+	}
 	f->series_next = *b;
 	*b = f;
 }
@@ -310,17 +435,21 @@ static void series_leave(struct flowtab *tab, struct flow *f)
 		f->lead = NULL;
 		return;
 	}
-	for (pp = series_bucket(tab, f->proc, f->name); *pp != f; pp = &(*pp)->series_next)
+	for (pp = &tab->series_buckets[series_hash(tab, f->proc, f->name)]; *pp != f;
+	     pp = &(*pp)->series_next)
 		;
 	*pp = f->series_next;
 	heir = f->twins;
 	f->twins = NULL;
-	if (!heir)
+	if (!heir) {
+		ghost_keep(tab, f);
 		return;
+	}
 	heir->lead = NULL;
 	heir->series = f->series;
 	heir->sent = f->sent;
 	heir->seen = f->seen;
+	heir->announced = f->announced;
 	heir->twins = heir->twin_next;
 	for (struct flow *t = heir->twins; t; t = t->twin_next)
 		t->lead = heir;
@@ -938,6 +1067,7 @@ size_t flowtab_expire(struct flowtab *tab)
 			n++;
 		}
 	}
+	ghosts_expire(tab);
 	procs_expire(tab);
 	return n;
 }

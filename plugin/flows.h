@@ -67,6 +67,7 @@ struct flow {
 	struct flow *twin_next;
 	struct flow *series_next; /* hash chain of leads by (proc, name) */
 	bool in_series;
+	bool announced;		   /* lead only: its series were dispatched before (tcptop.c) */
 	struct flow_counts series; /* lead only: the series since the plugin started */
 	/*
 	 * Lead only, for the series budget (series.c): what the series has
@@ -93,6 +94,7 @@ struct proc {
 	uint32_t pid;		    /* the PID that owned a flow of it last */
 	char comm[TCPTOP_COMM_LEN]; /* the kernel's name of it, unsanitized (filters) */
 	int8_t selected;	    /* the glue's filter: -1 not decided yet, 0 no, 1 yes */
+	uint8_t announced;	    /* the glue's: which of its series were dispatched before */
 	uint32_t refs;		    /* flows pointing here */
 	uint64_t last_active;	    /* time its counters last moved */
 	/*

@@ -186,6 +186,7 @@ struct probes {
 	unsigned attached;
 	const struct mode *mode;
 	bool no_batch; /* kernel without map batch ops: iterate keys */
+	bool name_filter;
 	int ncpus;
 	uint64_t keys[BATCH];
 	struct tcptop_flow vals[BATCH];
@@ -323,6 +324,9 @@ static struct tcptop *skel_open(const struct mode *m, const struct probes_config
 	if (!skel)
 		return NULL;
 	skel->rodata->key_by_addr = m->key_by_addr;
+	skel->rodata->name_filter = cfg->name_filter;
+	/* Without the filter the verifier drops the only lookup. */
+	bpf_map__set_max_entries(skel->maps.skip, cfg->name_filter ? TCPTOP_SKIP_SLOTS : 1);
 	bpf_map__set_max_entries(skel->maps.flows, trial ? 1 : cfg->max_flows);
 	bpf_map__set_max_entries(skel->maps.procs, trial ? 1 : cfg->max_procs);
 	/* Freed sockets' records wait here for one read: as many as live ones. */
@@ -645,6 +649,7 @@ int probes_open(struct probes **out, const struct probes_config *cfg)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->name_filter = cfg->name_filter;
 	p->ncpus = libbpf_num_possible_cpus();
 	if (p->ncpus <= 0) {
 		err = p->ncpus ? p->ncpus : -EINVAL;
@@ -881,6 +886,22 @@ int probes_seed_listener(struct probes *p, int family, uint16_t port, uint32_t p
 	strncpy(owner.comm, comm ? comm : "", sizeof(owner.comm) - 1);
 	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.listeners), &key, &owner, BPF_NOEXIST) &&
 	    errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int probes_skip_name(struct probes *p, const char *comm)
+{
+	struct tcptop_skip e = { { 0 } };
+	__u32 slot;
+
+	if (!p->name_filter)
+		return -EOPNOTSUPP;
+	if (!comm || !comm[0])
+		return -EINVAL;
+	strncpy((char *)e.comm, comm, sizeof(e.comm) - 1);
+	slot = tcptop_skip_slot(e.comm[0], e.comm[1]);
+	if (bpf_map_update_elem(bpf_map__fd(p->skel->maps.skip), &slot, &e, BPF_ANY))
 		return -errno;
 	return 0;
 }

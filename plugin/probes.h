@@ -38,6 +38,7 @@ struct probes_config {
 	uint32_t max_flows; /* entries of the kernel flows map */
 	uint32_t max_procs; /* entries of the kernel per-process overflow map */
 	bool debug;	    /* pass libbpf's debug lines to the log */
+	bool name_filter;   /* the kernel skips names given to probes_skip_name() */
 };
 
 struct probes;
@@ -106,6 +107,15 @@ int probes_read_stats(struct probes *p, uint64_t out[TCPTOP_NSTATS]);
 /* Tell the kernel who owns a listening port found at bootstrap. */
 int probes_seed_listener(struct probes *p, int family, uint16_t port, uint32_t pid,
 			 const char *comm);
+
+/*
+ * The operator's filter leaves out the processes named comm (the raw comm,
+ * at most TCPTOP_COMM_LEN - 1 bytes): from now on the kernel does not count
+ * their sends and receives. Needs name_filter; -EOPNOTSUPP without it. A
+ * name that takes another's slot (see tcptop.h) replaces it: that one is
+ * then only filtered in user space.
+ */
+int probes_skip_name(struct probes *p, const char *comm);
 
 /* Insert a synthetic flow (benchmarks and tests that fill the map). */
 int probes_put_flow(struct probes *p, uint64_t cookie, const struct tcptop_flow *f);

@@ -255,7 +255,12 @@ static int scan_fds(int pid_fd, uint32_t pid, const char *comm, procfs_owner_cb 
 			continue;
 		/* The fd may close between readdir() and here: just skip it. */
 		n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
-		if (n < 0)
+		/*
+		 * A target that fills the buffer may have been cut, and a cut
+		 * "socket:[000...0007]junk" would read as socket 7; the longest
+		 * real one, "socket:[<20 digits>]", is 29 bytes.
+		 */
+		if (n < 0 || (size_t)n >= sizeof(link) - 1)
 			continue;
 		link[n] = '\0';
 		if (!parse_socket_link(link, &inode))

@@ -339,6 +339,11 @@ bool select_needs_cmdline(const struct select_config *s)
 	return s->n_cmdlines > 0;
 }
 
+bool select_by_name_only(const struct select_config *s)
+{
+	return s->n_names > 0 && !s->n_cmdlines;
+}
+
 static bool port_match(const uint16_t *ports, size_t n, uint16_t port)
 {
 	size_t i;

@@ -97,6 +97,13 @@ bool select_process(const struct select_config *s, const char *name, const char 
 bool select_needs_cmdline(const struct select_config *s);
 
 /*
+ * Does the process selection leave some names out, and depend on the name
+ * alone (Process entries, no ProcessMatch)? Then the kernel may skip those
+ * names' traffic itself (probes_skip_name()).
+ */
+bool select_by_name_only(const struct select_config *s);
+
+/*
  * Does the connection get series? For each kind of criterion given
  * (Protocol, LocalPort, RemotePort, LocalAddress, RemoteAddress) it must
  * match at least one value of that kind; kinds not given don't restrict.

@@ -16,8 +16,19 @@ packages=(
 	libcmocka-dev
 	collectd-core rrdtool librrd8
 	iproute2 procps python3
+	# tests/e2e/graphite.sh: a real carbon-cache, whisper-fetch
+	graphite-carbon python3-whisper
+	# tests/e2e/threshold.sh: random packet drops in a test namespace
+	nftables
+	# tests/fuzz (libFuzzer), tests/sanitize.sh, tests/e2e/valgrind.sh
+	libclang-rt-dev valgrind
 	# tests/matrix: boot Debian's kernels under qemu (TCG) from an initramfs
 	qemu-system-x86 busybox-static
+	# tests/package: build the Debian package (debian/)
+	dpkg-dev debhelper
+	# tests/e2e/prometheus.sh: a real Prometheus scrapes write_prometheus, whose
+	# .so loads only with these two libraries (collectd-core only suggests them)
+	prometheus libmicrohttpd12 libprotobuf-c1
 	# the rest of a fresh machine
 	ca-certificates git
 )

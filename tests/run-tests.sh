@@ -52,8 +52,16 @@ find tests -name '*.trs' -delete
 
 status=0
 make check || status=$?
+# The unit and live tests again under ASan and UBSan; their .trs files
+# (tests/sanitize/build) are counted by report too.
+sanitize=0
+tests/sanitize.sh || sanitize=$?
 report
 if [ "$status" -ne 0 ]; then
 	echo "make check failed (exit $status)" >&2
 	exit "$status"
+fi
+if [ "$sanitize" -ne 0 ]; then
+	echo "tests/sanitize.sh failed (exit $sanitize)" >&2
+	exit "$sanitize"
 fi

@@ -13,7 +13,10 @@
  *  5. kernel cost per event in each attach mode (tracepoint, fentry,
  *     kprobe), each against empty programs on that mode's own hooks, and
  *     the message rate with each; modes this kernel can't run are named
- *     and skipped (tests/bench/modes.sh runs them in a qemu guest).
+ *     and skipped (tests/bench/modes.sh runs them in a qemu guest);
+ *  6. the in-kernel process filter: kernel cost per event and message rate
+ *     with no filter, with the filter on and the sender's name kept, and
+ *     with its name skipped.
  *
  * Environment: BENCH_PAIRS (default 7), BENCH_SECONDS per run (default 1),
  * BENCH_ONLY (sections, e.g. "25"), BENCH_MODE (section 5's modes, a comma
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
@@ -47,6 +51,9 @@
 #include "probes.h"
 
 static bool quiet_log; /* probing whether an attach mode works here */
+
+/* Section 6: tcptop opened with the name filter; skip this process's name. */
+static bool filter_on, filter_self;
 
 void tcptop_log(int level, const char *fmt, ...)
 {
@@ -340,7 +347,9 @@ static int attach_mode(enum design d, enum probes_mode m, struct attached *at)
 	if (d == NONE)
 		return 0;
 	if (d == TCPTOP) {
-		struct probes_config pc = { .mode = m, .max_flows = 65536, .max_procs = 4096 };
+		struct probes_config pc = {
+			.mode = m, .max_flows = 65536, .max_procs = 4096, .name_filter = filter_on
+		};
 		struct flowtab_config fc = { .max_flows = 131072,
 					     .max_procs = 4096,
 					     .idle_timeout = 60,
@@ -349,6 +358,16 @@ static int attach_mode(enum design d, enum probes_mode m, struct attached *at)
 		err = probes_open(&at->probes, &pc);
 		if (err)
 			return err < 0 ? err : -EINVAL;
+		if (filter_self) {
+			char comm[TCPTOP_COMM_LEN] = "";
+
+			/* The load's sender and receiver are forks of this process. */
+			if (prctl(PR_GET_NAME, comm) ||
+			    (err = probes_skip_name(at->probes, comm))) {
+				probes_close(at->probes);
+				return err ? err : -errno;
+			}
+		}
 		at->tab = flowtab_new(&fc);
 		at->collect = collect_new(at->probes, at->tab);
 		at->thread_on = !pthread_create(&at->thread, NULL, tcptop_reader, at);
@@ -893,6 +912,73 @@ static void bench_modes(double seconds, int rounds)
 	}
 }
 
+/* ---- 6. the in-kernel process filter ---- */
+
+/*
+ * With a Process filter, the kernel reads the caller's name and looks it up
+ * before anything else: a cost on every event of the names kept, a saving
+ * on every event of the names left out. Tracepoint mode, each variant alone
+ * on the hooks, rounds interleaved; rates as a ratio to no probe in the
+ * same round.
+ */
+static void bench_filter(double seconds, int rounds)
+{
+	static const char *variant[] = { "no filter", "filter on, this name kept",
+					 "filter on, this name skipped" };
+	const struct mode_progs *mp = progs_of(PROBES_MODE_TRACEPOINT);
+	double ns[3][2][64], ratio[3][64], floor_ns[2][64];
+	int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	printf("\n== 6. in-kernel process filter: tracepoint mode, TCP streaming, %d-byte messages; "
+	       "%d rounds of %.1f s\n",
+	       MSG, rounds, seconds);
+	if (stats_fd < 0) {
+		printf("   bpf_enable_stats failed: %s\n", strerror(errno));
+		return;
+	}
+	for (int r = 0; r < rounds; r++) {
+		struct attached at;
+		double none = 0;
+
+		if (!attach_mode(NONE, PROBES_MODE_TRACEPOINT, &at))
+			none = load(SOCK_STREAM, seconds);
+		if (attach_mode(FLOOR, PROBES_MODE_TRACEPOINT, &at)) {
+			printf("   attaching the floor failed\n");
+			goto out;
+		}
+		load(SOCK_STREAM, seconds);
+		for (int i = 0; i < 2; i++)
+			floor_ns[i][r] = prog_ns(design_obj(FLOOR, &at), mp->floor[i][0], NULL);
+		detach(FLOOR, &at);
+		for (int v = 0; v < 3; v++) {
+			double rate;
+
+			filter_on = v > 0;
+			filter_self = v == 2;
+			if (attach_mode(TCPTOP, PROBES_MODE_TRACEPOINT, &at)) {
+				printf("   attaching tcptop (%s) failed\n", variant[v]);
+				filter_on = filter_self = false;
+				goto out;
+			}
+			filter_on = filter_self = false;
+			rate = load(SOCK_STREAM, seconds);
+			for (int i = 0; i < 2; i++)
+				ns[v][i][r] =
+					prog_ns(design_obj(TCPTOP, &at), mp->tcptop[i][0], NULL);
+			ratio[v][r] = none > 0 ? rate / none : 0;
+			detach(TCPTOP, &at);
+		}
+	}
+	printf("   median ns per run                  send     recv   msgs/s vs no probe\n");
+	printf("   empty programs (floor)          %7.1f  %7.1f\n", med(floor_ns[0], rounds),
+	       med(floor_ns[1], rounds));
+	for (int v = 0; v < 3; v++)
+		printf("   %-30s  %7.1f  %7.1f   %.3f\n", variant[v], med(ns[v][0], rounds),
+		       med(ns[v][1], rounds), med(ratio[v], rounds));
+out:
+	close(stats_fd);
+}
+
 int main(void)
 {
 	int pairs = getenv("BENCH_PAIRS") ? atoi(getenv("BENCH_PAIRS")) : 7;
@@ -915,5 +1001,7 @@ int main(void)
 		bench_memory();
 	if (!only || strchr(only, '5'))
 		bench_modes(seconds, pairs);
+	if (!only || strchr(only, '6'))
+		bench_filter(seconds, pairs);
 	return 0;
 }

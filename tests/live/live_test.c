@@ -295,6 +295,139 @@ static void expect_name(const struct flow *f, const char *proto, const char *la,
 	CHECK(!strcmp(f->name, want), "connection name %s, want %s", f->name, want);
 }
 
+/* ---- the in-kernel process filter ---- */
+
+struct by_comm {
+	const char *comm;
+	uint64_t bytes[2][TCPTOP_NDIR]; /* [udp][dir] */
+};
+
+static void sum_by_comm(const uint64_t *keys, const struct tcptop_flow *f, size_t n, void *arg)
+{
+	struct by_comm *b = arg;
+
+	(void)keys;
+	for (size_t i = 0; i < n; i++) {
+		for (struct by_comm *x = b; x->comm; x++) {
+			if (strncmp(f[i].comm, x->comm, sizeof(f[i].comm)))
+				continue;
+			for (int d = 0; d < TCPTOP_NDIR; d++)
+				x->bytes[f[i].proto == IPPROTO_UDP][d] += f[i].bytes[d];
+		}
+	}
+}
+
+/*
+ * A second instance with the filter on, next to the main one: a name given
+ * to probes_skip_name() is not counted in the kernel at all, over TCP and
+ * UDP, from a named thread too; other names stay exact; the main instance,
+ * without the filter, still counts everything.
+ */
+static void *skipped_thread_send(void *arg)
+{
+	int fd = *(int *)arg;
+
+	prctl(PR_SET_NAME, "lt_nf_thread", 0, 0, 0);
+	send_all(fd, 300);
+	return NULL;
+}
+
+static void test_name_filter(void)
+{
+	struct probes_config cfg = {
+		.mode = test_mode, .max_flows = 1024, .max_procs = 64, .name_filter = true
+	};
+	const size_t A = 7000, B = 9000, U = 100, NU = 5;
+	struct by_comm b[] = { { .comm = "lt_nf_skip" },
+			       { .comm = "lt_nf_keep" },
+			       { .comm = "lt_nf_srv" },
+			       { .comm = NULL } };
+	struct probes *F;
+	uint16_t sport, uport;
+	int lfd, ufd, afd[2], err;
+	pid_t pid[2];
+
+	err = probes_open(&F, &cfg);
+	CHECK(!err, "a second instance with the name filter opens: %s", strerror(-err));
+	if (err)
+		return;
+	CHECK(probes_skip_name(P, "lt_nf_skip") == -EOPNOTSUPP,
+	      "an instance without the filter refuses names");
+	CHECK(!probes_skip_name(F, "lt_nf_skip"), "the filter takes a name");
+	CHECK(probes_skip_name(F, "") == -EINVAL, "an empty name is refused");
+
+	set_comm("lt_nf_srv");
+	lfd = listener(AF_INET, &sport);
+	{
+		struct sockaddr_storage ss;
+		socklen_t len = loopback(AF_INET, 0, &ss);
+
+		ufd = socket(AF_INET, SOCK_DGRAM, 0);
+		if (ufd < 0 || bind(ufd, (void *)&ss, len))
+			DIE("udp bind");
+		uport = local_port(ufd);
+	}
+	for (int i = 0; i < 2; i++) {
+		pid[i] = child();
+		if (!pid[i]) {
+			int fd, u;
+			pthread_t th;
+
+			set_comm(i ? "lt_nf_keep" : "lt_nf_skip");
+			fd = connect_to(AF_INET, SOCK_STREAM, sport);
+			send_all(fd, i ? B : A);
+			if (!i) {
+				/* A named thread of a skipped process is that process. */
+				if (pthread_create(&th, NULL, skipped_thread_send, &fd) ||
+				    pthread_join(th, NULL))
+					_exit(1);
+			}
+			u = connect_to(AF_INET, SOCK_DGRAM, uport);
+			for (size_t k = 0; k < NU; k++)
+				send_all(u, U);
+			close(u);
+			close(fd);
+			_exit(0);
+		}
+		afd[i] = accept(lfd, NULL, NULL);
+	}
+	for (int i = 0; i < 2; i++) {
+		recv_exact(afd[i], i ? B : A + 300);
+		recv_eof(afd[i]);
+		close(afd[i]);
+	}
+	for (size_t k = 0; k < 2 * NU; k++) {
+		char buf[U];
+
+		if (recv(ufd, buf, sizeof(buf), 0) != (ssize_t)U)
+			DIE("udp recv");
+	}
+	for (int i = 0; i < 2; i++)
+		reap(pid[i]);
+	close(lfd);
+	close(ufd);
+	set_comm("live_test");
+
+	/* Keyed by address, closed sockets' records wait in `gone`. */
+	CHECK(probes_read_flows(F, sum_by_comm, b) >= 0 &&
+		      probes_drain_gone(F, sum_by_comm, b) >= 0,
+	      "the filtered instance reads");
+	CHECK_U64(b[0].bytes[0][TCPTOP_TX] + b[0].bytes[1][TCPTOP_TX], 0,
+		  "skipped name: nothing counted in the kernel (tcp + udp tx)");
+	CHECK_U64(b[1].bytes[0][TCPTOP_TX], B, "kept name: tcp tx exact");
+	CHECK_U64(b[1].bytes[1][TCPTOP_TX], NU * U, "kept name: udp tx exact");
+	CHECK_U64(b[2].bytes[0][TCPTOP_RX], A + 300 + B, "server (kept): tcp rx from both exact");
+	CHECK_U64(b[2].bytes[1][TCPTOP_RX], 2 * NU * U, "server (kept): udp rx from both exact");
+	probes_close(F);
+
+	/* The main instance, without the filter, counted the skipped name. */
+	CYCLE_UNTIL(find_proc("lt_nf_skip") &&
+		    find_proc("lt_nf_skip")->tcp.bytes[TCPTOP_TX] == A + 300);
+	CHECK(find_proc("lt_nf_skip") && find_proc("lt_nf_skip")->tcp.bytes[TCPTOP_TX] == A + 300 &&
+		      find_proc("lt_nf_skip")->udp.bytes[TCPTOP_TX] == NU * U,
+	      "without the filter the same process is counted");
+}
+
 /* ---- scenarios ---- */
 
 /*
@@ -1128,6 +1261,7 @@ int main(void)
 	test_read_after_reset();
 	test_error_queue_not_counted();
 	test_states();
+	test_name_filter();
 	test_map_full();
 
 	collect_free(C);

@@ -12,6 +12,7 @@
  *	int fake_collectd_config(oconfig_item_t *ci);
  *	int fake_collectd_init(void);
  *	int fake_collectd_read(void);
+ *	int fake_collectd_flush(void);
  *	int fake_collectd_shutdown(void);
  *	unsigned fake_collectd_registered(const char *what);
  *	size_t fake_collectd_nvl(void);
@@ -23,6 +24,11 @@
  *	const char *fake_collectd_log(size_t i, int *level);
  *	cdtime_t fake_collectd_now(void);
  *	void fake_collectd_clock_advance(uint64_t t);
+ *	void fake_collectd_cache_forget(cdtime_t before);
+ *
+ * The daemon's value cache is kept as uc_update() keeps it, and, like
+ * uc_update(), it refuses a value list not newer than the cached one for
+ * its identifier: here that fails the test ("value too old").
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,7 +148,8 @@ static struct {
 	plugin_init_cb init;
 	int (*read)(void);
 	plugin_shutdown_cb shutdown;
-	unsigned nconfig, ninit, nread, nshutdown;
+	plugin_flush_cb flush;
+	unsigned nconfig, ninit, nread, nshutdown, nflush;
 } cb;
 
 static void check_name(const char *what, const char *name)
@@ -184,7 +191,17 @@ int plugin_register_shutdown(const char *name, plugin_shutdown_cb callback)
 	return 0;
 }
 
-/* How often plugin_register_<what> was called: "config", "init", "read", "shutdown". */
+int plugin_register_flush(const char *name, plugin_flush_cb callback, user_data_t const *ud)
+{
+	check_name("flush", name);
+	if (ud)
+		fail_msg("plugin_register_flush: unexpected user data");
+	cb.flush = callback;
+	cb.nflush++;
+	return 0;
+}
+
+/* How often plugin_register_<what> was called: "config", "init", "read", "shutdown", "flush". */
 unsigned fake_collectd_registered(const char *what)
 {
 	if (!strcmp(what, "config"))
@@ -195,6 +212,8 @@ unsigned fake_collectd_registered(const char *what)
 		return cb.nread;
 	if (!strcmp(what, "shutdown"))
 		return cb.nshutdown;
+	if (!strcmp(what, "flush"))
+		return cb.nflush;
 	fail_msg("fake_collectd_registered: no callback kind \"%s\"", what);
 	return 0;
 }
@@ -227,12 +246,113 @@ int fake_collectd_read(void)
 	return cb.read();
 }
 
+/* collectd's FLUSH command (unixsock), for every plugin: timeout 0, no identifier. */
+int fake_collectd_flush(void)
+{
+	if (!cb.flush)
+		fail_msg("no flush callback registered");
+	return cb.flush(0, NULL, NULL);
+}
+
 /* Called whether init worked or not, as plugin_shutdown_all() does. */
 int fake_collectd_shutdown(void)
 {
 	if (!cb.shutdown)
 		fail_msg("no shutdown callback registered");
 	return cb.shutdown();
+}
+
+/* The value cache (utils_cache.c): identifier, last time and values. */
+
+char *hostname_g = "fakehost";
+
+struct cache_entry {
+	char name[6 * DATA_MAX_NAME_LEN];
+	cdtime_t last_time;
+	value_t values[2];
+	size_t n;
+};
+
+static struct cache_entry *cache;
+static size_t ncache, capcache;
+
+int format_name(char *ret, int ret_len, const char *hostname, const char *plugin,
+		const char *plugin_instance, const char *type, const char *type_instance)
+{
+	int n = snprintf(ret, (size_t)ret_len, "%s/%s%s%s/%s%s%s", hostname, plugin,
+			 plugin_instance && *plugin_instance ? "-" : "",
+			 plugin_instance ? plugin_instance : "", type,
+			 type_instance && *type_instance ? "-" : "",
+			 type_instance ? type_instance : "");
+
+	return n < 0 || n >= ret_len ? -1 : 0;
+}
+
+static struct cache_entry *cache_find(const char *name)
+{
+	for (size_t i = 0; i < ncache; i++)
+		if (!strcmp(cache[i].name, name))
+			return &cache[i];
+	return NULL;
+}
+
+static void cache_update(const value_list_t *vl)
+{
+	char name[6 * DATA_MAX_NAME_LEN];
+	struct cache_entry *ce;
+
+	if (format_name(name, sizeof(name), vl->host[0] ? vl->host : hostname_g, vl->plugin,
+			vl->plugin_instance, vl->type, vl->type_instance))
+		fail_msg("format_name failed");
+	ce = cache_find(name);
+	if (ce && ce->last_time >= vl->time)
+		fail_msg("uc_update: Value too old: name = %s; value time = %.3f; last cache "
+			 "update = %.3f;",
+			 name, CDTIME_T_TO_DOUBLE(vl->time), CDTIME_T_TO_DOUBLE(ce->last_time));
+	if (!ce) {
+		if (ncache == capcache) {
+			capcache = capcache ? 2 * capcache : 64;
+			cache = realloc(cache, capcache * sizeof(*cache));
+			assert_non_null(cache);
+		}
+		ce = &cache[ncache++];
+		snprintf(ce->name, sizeof(ce->name), "%s", name);
+	}
+	ce->last_time = vl->time;
+	ce->n = vl->values_len;
+	memcpy(ce->values, vl->values, vl->values_len * sizeof(*vl->values));
+}
+
+int uc_get_value_by_name(const char *name, value_t **ret_values, size_t *ret_values_num)
+{
+	struct cache_entry *ce = cache_find(name);
+
+	if (!ce)
+		return -1;
+	*ret_values = malloc(ce->n * sizeof(**ret_values));
+	assert_non_null(*ret_values);
+	memcpy(*ret_values, ce->values, ce->n * sizeof(**ret_values));
+	*ret_values_num = ce->n;
+	return 0;
+}
+
+/*
+ * Entries last updated before `before` leave the cache, as uc_check_timeout()
+ * drops identifiers not updated for Timeout intervals; 0: all of them.
+ */
+void fake_collectd_cache_forget(cdtime_t before)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < ncache; i++)
+		if (before && cache[i].last_time >= before)
+			cache[j++] = cache[i];
+	ncache = j;
+	if (!ncache) {
+		free(cache);
+		cache = NULL;
+		capcache = 0;
+	}
 }
 
 /* Dispatched value lists, with their values copied. */
@@ -276,6 +396,7 @@ int plugin_dispatch_values(value_list_t const *vl)
 		recs = realloc(recs, caprecs * sizeof(*recs));
 		assert_non_null(recs);
 	}
+	cache_update(vl);
 	r = &recs[nrecs++];
 	r->vl = *vl;
 	memcpy(r->values, vl->values, vl->values_len * sizeof(*vl->values));

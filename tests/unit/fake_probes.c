@@ -15,6 +15,7 @@
  *	bool fake_probes_live(void);
  *	void fake_probes_set_attached(unsigned hooks);
  *	void fake_probes_set_stats(const uint64_t stats[TCPTOP_NSTATS]);
+ *	size_t fake_probes_skipped(const char **names, size_t max);
  *	void fake_kernel_put(uint64_t cookie, const struct tcptop_flow *k);
  *	bool fake_kernel_has(uint64_t cookie);
  *	void fake_collect_fail(long err);
@@ -99,8 +100,13 @@ void fake_probes_set_stats(const uint64_t stats[TCPTOP_NSTATS])
 	memcpy(pr.stats, stats, sizeof(pr.stats));
 }
 
+/* The names the glue asked the kernel to skip, in order, since the last open. */
+static char skipped[16][TCPTOP_COMM_LEN];
+static size_t nskipped;
+
 int probes_open(struct probes **out, const struct probes_config *cfg)
 {
+	nskipped = 0;
 	pr.open_calls++;
 	pr.cfg = *cfg;
 	*out = NULL;
@@ -135,6 +141,24 @@ const char *probes_mode_name(const struct probes *p)
 {
 	assert_non_null(p);
 	return "tracepoint";
+}
+
+int probes_skip_name(struct probes *p, const char *comm)
+{
+	if (!p || p != pr.live)
+		fail_msg("probes_skip_name: not the live handle");
+	if (!pr.cfg.name_filter)
+		return -EOPNOTSUPP;
+	if (nskipped < 16)
+		strncpy(skipped[nskipped++], comm, TCPTOP_COMM_LEN - 1);
+	return 0;
+}
+
+size_t fake_probes_skipped(const char **names, size_t max)
+{
+	for (size_t i = 0; i < nskipped && i < max; i++)
+		names[i] = skipped[i];
+	return nskipped;
 }
 
 int probes_read_stats(struct probes *p, uint64_t out[TCPTOP_NSTATS])

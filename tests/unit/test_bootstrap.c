@@ -195,6 +195,18 @@ static void test_ipv4_only_host(void **state)
 	flowtab_free(tab);
 }
 
+static void test_no_sockets(void **state)
+{
+	struct flowtab *tab;
+	long added;
+
+	(void)state;
+	/* /proc/net/tcp of a namespace without sockets: the header alone. */
+	tab = boot("states/nosockets", &added);
+	assert_int_equal(added, 0);
+	flowtab_free(tab);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_owned_listeners_seeded),
 		cmocka_unit_test(test_missing_root),
 		cmocka_unit_test(test_ipv4_only_host),
+		cmocka_unit_test(test_no_sockets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

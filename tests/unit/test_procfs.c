@@ -476,7 +476,8 @@ static void test_scan_owners(void **state)
 	/*
 	 * Not 7961 (under "12ab", not a pid), nor "pipe:[999]",
 	 * "socket:[12x]", "socket:[]", "socket:[79610" or /dev/null;
-	 * 4243 has no fd dir.
+	 * 4243 has no fd dir. Nor 7 from fd 10, "socket:[0...07]x", 64
+	 * bytes, which procfs.c's 63-byte read would cut to "socket:[0...07]".
 	 */
 	assert_int_equal(c.n, 3);
 	i = find_owner(&c, 7970);

@@ -116,6 +116,7 @@ static void test_empty_selects_everything(void **state)
 	assert_true(select_process(&s, NULL, NULL));
 	assert_true(select_process(&s, "", "x"));
 	assert_false(select_needs_cmdline(&s));
+	assert_false(select_by_name_only(&s)); /* nothing is left out */
 	assert_true(select_connection(&s, &t));
 	assert_true(select_connection(&s, &any));
 
@@ -171,6 +172,7 @@ static void test_process_exact(void **state)
 	/* Exact on the name, not a search in the command line. */
 	assert_false(select_process(&s, "sh", "nginx"));
 	assert_false(select_needs_cmdline(&s));
+	assert_true(select_by_name_only(&s));
 
 	/* The longest comm is 15 bytes; such a name works. */
 	add_process(&s, "kworker/u8:2-ev");
@@ -276,6 +278,8 @@ static void test_cmdline(void **state)
 	(void)state;
 	add_cmdline(&s, "java .*kafka\\.Kafka");
 	assert_true(select_needs_cmdline(&s));
+	/* The kernel can't see command lines: no in-kernel filter. */
+	assert_false(select_by_name_only(&s));
 	assert_true(select_process(&s, "java", "java -Xmx1g kafka.Kafka config/server.properties"));
 	assert_false(select_process(&s, "java", "java -jar zookeeper.jar"));
 	/* Unknown command line: ProcessMatch can't match, and the name is not tried. */

@@ -335,6 +335,67 @@ static void test_collapse(void **state)
 	flowtab_free(tab);
 }
 
+/*
+ * A collapsed series whose connections come one after the other: when the
+ * first has closed and gone, the next goes on from the series' value, never
+ * from zero (collectd would take that for a counter reset); after
+ * ProcessTimeout without a connection it is forgotten.
+ */
+static void test_series_outlives_its_connections(void **state)
+{
+	struct flowtab_config cfg = { .max_flows = 256,
+				      .max_procs = 16,
+				      .idle_timeout = 60,
+				      .proc_timeout = 100,
+				      .collapse = true,
+				      .eph_lo = 32768,
+				      .eph_hi = 60999 };
+	struct flowtab *tab = flowtab_new(&cfg);
+	struct series *s = series_new();
+	const char *name = "tcp_10.0.0.1.eph_to_10.0.0.2.5432";
+	struct tcptop_flow c[4];
+	const struct sent_rec *one;
+	struct series_stats st;
+	struct result r;
+	uint64_t now = 1;
+
+	(void)state;
+	assert_non_null(tab);
+	for (int i = 0; i < 4; i++) {
+		c[i] = conn((uint16_t)(40000 + i), 5432, "app", 100 * (i + 1));
+		c[i].state = 7; /* closed within the interval */
+		c[i].flag[TCPTOP_FLAG_CLOSED] = 1;
+	}
+	/* Three short connections, one per read, each gone after its read. */
+	for (int i = 0; i < 3; i++) {
+		flowtab_begin(tab, now++);
+		flowtab_merge_final(tab, (uint64_t)i + 1, &c[i]);
+		flowtab_end(tab);
+		select_once(s, tab, 1000, &r, &st);
+		one = find(r.conn, r.nconn, name);
+		assert_non_null(one);
+		assert_int_equal(one->c.bytes[TCPTOP_TX], 100 * (i + 1) * (i + 2) / 2);
+		flowtab_expire(tab);
+	}
+	/* No connection for a while: nothing sent, the series is kept. */
+	flowtab_begin(tab, now += 50);
+	flowtab_end(tab);
+	select_once(s, tab, 1000, &r, &st);
+	assert_null(find(r.conn, r.nconn, name));
+	flowtab_expire(tab);
+	/* ProcessTimeout later, it is forgotten: the next one starts again. */
+	flowtab_begin(tab, now += 100);
+	flowtab_merge_final(tab, 4, &c[3]);
+	flowtab_end(tab);
+	select_once(s, tab, 1000, &r, &st);
+	one = find(r.conn, r.nconn, name);
+	assert_non_null(one);
+	assert_int_equal(one->c.bytes[TCPTOP_TX], 400);
+	flowtab_expire(tab);
+	series_free(s);
+	flowtab_free(tab); /* frees the ghost kept for the last one (ASan, valgrind) */
+}
+
 /* Remote grouping: a client's connections to a /24 of servers are one series. */
 static void test_remote_grouping(void **state)
 {
@@ -365,6 +426,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_top_n_and_remainder),
 		cmocka_unit_test(test_folded_series_comes_back),
+		cmocka_unit_test(test_series_outlives_its_connections),
 		cmocka_unit_test(test_overflow_in_remainder),
 		cmocka_unit_test(test_zero_budget),
 		cmocka_unit_test(test_collapse),

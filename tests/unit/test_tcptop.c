@@ -47,6 +47,7 @@ void module_register(void);
 int fake_collectd_config(oconfig_item_t *ci);
 int fake_collectd_init(void);
 int fake_collectd_read(void);
+int fake_collectd_flush(void);
 int fake_collectd_shutdown(void);
 unsigned fake_collectd_registered(const char *what);
 size_t fake_collectd_nvl(void);
@@ -57,11 +58,14 @@ int fake_collectd_check_typesdb(const char *path);
 size_t fake_collectd_nlog(void);
 const char *fake_collectd_log(size_t i, int *level);
 cdtime_t fake_collectd_now(void);
+void fake_collectd_clock_advance(uint64_t t);
+void fake_collectd_cache_forget(cdtime_t before);
 
 /* fake_probes.c */
 void fake_probes_open_result(int err);
 unsigned fake_probes_open_calls(void);
 const struct probes_config *fake_probes_open_config(void);
+size_t fake_probes_skipped(const char **names, size_t max);
 bool fake_probes_live(void);
 void fake_probes_set_attached(unsigned hooks);
 void fake_probes_set_stats(const uint64_t stats[TCPTOP_NSTATS]);
@@ -270,9 +274,17 @@ static void load(void)
 	assert_int_equal(fake_collectd_registered("read"), 0);
 }
 
+/*
+ * The time of the last read_ok() and of the read before it (at first, of
+ * init): a series new at a read is announced with zeros at the earlier of
+ * the read before it and a second before this one.
+ */
+static cdtime_t read_time, prev_time;
+
 /* A successful init: the read callback is registered at its very end, once. */
 static void init_ok(void)
 {
+	prev_time = fake_collectd_now();
 	assert_int_equal(fake_collectd_init(), 0);
 	assert_int_equal(fake_collectd_registered("read"), 1);
 	assert_int_equal(fake_probes_open_calls(), 1);
@@ -286,6 +298,7 @@ static void shutdown_ok(void)
 	assert_false(fake_probes_live());
 	assert_false(fake_collect_live());
 	fake_collectd_clear_vl(); /* the fake's own records: leave valgrind nothing */
+	fake_collectd_cache_forget(0);
 }
 
 /* The first log line at level containing needle, or NULL. */
@@ -349,20 +362,73 @@ static bool id_chars_ok(const char *s)
 	return true;
 }
 
-/* The rules every value list of a read obeys. */
+/* Identifiers dispatched in this daemon's lifetime, and when last. */
+static struct seen {
+	char id[5 * DATA_MAX_NAME_LEN];
+	cdtime_t last;
+} * seen;
+static size_t nseen;
+
+static struct seen *seen_find(const char *id)
+{
+	for (size_t i = 0; i < nseen; i++)
+		if (!strcmp(seen[i].id, id))
+			return &seen[i];
+	return NULL;
+}
+
+static void seen_add(const char *id, cdtime_t t)
+{
+	struct seen *e = seen_find(id);
+
+	if (!e) {
+		seen = realloc(seen, (nseen + 1) * sizeof(*seen));
+		assert_non_null(seen);
+		e = &seen[nseen++];
+		snprintf(e->id, sizeof(e->id), "%s", id);
+	}
+	e->last = t;
+}
+
+/* collectd's cache drops identifiers not updated since `before` (fake_collectd too). */
+static void forget(cdtime_t before)
+{
+	size_t j = 0;
+
+	fake_collectd_cache_forget(before);
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i].last >= before)
+			seen[j++] = seen[i];
+	nseen = j;
+}
+
+/* A zero value list sent ahead of a counter series' first value. */
+static bool announcement(const value_list_t *vl)
+{
+	return vl->time != read_time;
+}
+
+/*
+ * The rules every value list of a read obeys. Counter series new at this
+ * read come twice: zeros at the announcement time, then their value, and
+ * those values come last, after every other value list of the read.
+ */
 static void check_read(cdtime_t t)
 {
 	size_t n = fake_collectd_nvl();
+	cdtime_t zero_t = t - TIME_T_TO_CDTIME_T(1);
+	bool late = false;
 
+	if (prev_time < zero_t)
+		zero_t = prev_time;
 	for (size_t i = 0; i < n; i++) {
 		const value_list_t *vl = fake_collectd_vl(i);
+		bool announced = false;
 
 		if (strcmp(vl->plugin, "tcptop"))
 			fail_msg("%s: plugin is not \"tcptop\"", ident(vl));
 		if (vl->host[0] || vl->interval)
 			fail_msg("%s: host and interval are the daemon's to fill", ident(vl));
-		if (vl->time != t)
-			fail_msg("%s: time is not the time the read started", ident(vl));
 		if (!vl->type_instance[0] || !id_chars_ok(vl->plugin_instance) ||
 		    !id_chars_ok(vl->type_instance))
 			fail_msg("%s: instance empty or outside [A-Za-z0-9_.-]", ident(vl));
@@ -375,32 +441,104 @@ static void check_read(cdtime_t t)
 			    !(isfinite(vl->values[d].gauge) && vl->values[d].gauge >= 0))
 				fail_msg("%s: GAUGE %g", ident(vl), vl->values[d].gauge);
 		}
-		for (size_t j = 0; j < i; j++)
-			if (same_ident(vl, fake_collectd_vl(j)))
+		if (announcement(vl)) {
+			size_t j;
+
+			if (vl->time != zero_t)
+				fail_msg("%s: announced at %.3f, not at %.3f", ident(vl),
+					 CDTIME_T_TO_DOUBLE(vl->time), CDTIME_T_TO_DOUBLE(zero_t));
+			/* rrdtool's whole seconds (rounded, CDTIME_T_TO_TIME_T). */
+			if (CDTIME_T_TO_TIME_T(vl->time) >= CDTIME_T_TO_TIME_T(t))
+				fail_msg("%s: announced in the read's own second", ident(vl));
+			for (size_t d = 0; d < vl->values_len; d++)
+				if (fake_collectd_ds_type(vl->type, d) != DS_TYPE_DERIVE ||
+				    vl->values[d].derive != 0)
+					fail_msg("%s: an announcement is DERIVE zeros", ident(vl));
+			if (seen_find(ident(vl)))
+				fail_msg("%s: announced, but the series is not new", ident(vl));
+			for (j = i + 1; j < n; j++)
+				if (same_ident(vl, fake_collectd_vl(j)) &&
+				    !announcement(fake_collectd_vl(j)))
+					break;
+			if (j == n)
+				fail_msg("%s: announced, but no value follows", ident(vl));
+			continue;
+		}
+		if (vl->time != t)
+			fail_msg("%s: time is not the time the read started", ident(vl));
+		for (size_t j = 0; j < i; j++) {
+			if (!same_ident(vl, fake_collectd_vl(j)))
+				continue;
+			if (!announcement(fake_collectd_vl(j)) || announced)
 				fail_msg("%s: dispatched twice in one read", ident(vl));
+			announced = true;
+		}
+		if (late && !announced)
+			fail_msg("%s: sent after the values of announced series", ident(vl));
+		late = late || announced;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!announcement(fake_collectd_vl(i)))
+			seen_add(ident(fake_collectd_vl(i)), t);
 }
 
-/* One read by the daemon; its value lists are kept until the next. */
+/*
+ * One read by the daemon, then a FLUSH: the first values of new series,
+ * which the plugin otherwise holds back to the start of the next read
+ * (test_first_values_held_back checks that), are all there. Its value
+ * lists are kept until the next.
+ */
 static void read_ok(void)
 {
 	cdtime_t t = fake_collectd_now();
 
 	fake_collectd_clear_vl();
+	read_time = t;
 	assert_int_equal(fake_collectd_read(), 0);
+	assert_int_equal(fake_collectd_flush(), 0);
 	check_read(t);
+	prev_time = t;
 }
 
+/* The value list of an identifier at the read's own time (not an announcement). */
 static const value_list_t *find(const char *pi, const char *type, const char *ti)
 {
 	for (size_t i = 0; i < fake_collectd_nvl(); i++) {
 		const value_list_t *vl = fake_collectd_vl(i);
 
-		if (!strcmp(vl->plugin_instance, pi ? pi : "") && !strcmp(vl->type, type) &&
-		    !strcmp(vl->type_instance, ti))
+		if (!announcement(vl) && !strcmp(vl->plugin_instance, pi ? pi : "") &&
+		    !strcmp(vl->type, type) && !strcmp(vl->type_instance, ti))
 			return vl;
 	}
 	return NULL;
+}
+
+/* The announcement of an identifier in the last read, or NULL. */
+static const value_list_t *find_zero(const char *pi, const char *type, const char *ti)
+{
+	for (size_t i = 0; i < fake_collectd_nvl(); i++) {
+		const value_list_t *vl = fake_collectd_vl(i);
+
+		if (announcement(vl) && !strcmp(vl->plugin_instance, pi ? pi : "") &&
+		    !strcmp(vl->type, type) && !strcmp(vl->type_instance, ti))
+			return vl;
+	}
+	return NULL;
+}
+
+/* Value lists of the last read, announcements left out. */
+static size_t nvl_now(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < fake_collectd_nvl(); i++)
+		n += !announcement(fake_collectd_vl(i));
+	return n;
+}
+
+static size_t nvl_zero(void)
+{
+	return fake_collectd_nvl() - nvl_now();
 }
 
 static size_t count_pi(const char *pi)
@@ -408,7 +546,8 @@ static size_t count_pi(const char *pi)
 	size_t n = 0;
 
 	for (size_t i = 0; i < fake_collectd_nvl(); i++)
-		n += !strcmp(fake_collectd_vl(i)->plugin_instance, pi);
+		n += !announcement(fake_collectd_vl(i)) &&
+		     !strcmp(fake_collectd_vl(i)->plugin_instance, pi);
 	return n;
 }
 
@@ -463,10 +602,10 @@ static void expect_exactly(const struct want *w, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		expect(&w[i]);
-	if (fake_collectd_nvl() != n) {
+	if (nvl_now() != n) {
 		for (size_t i = 0; i < fake_collectd_nvl(); i++)
 			print_message("dispatched: %s\n", ident(fake_collectd_vl(i)));
-		fail_msg("%zu value lists dispatched, want %zu", fake_collectd_nvl(), n);
+		fail_msg("%zu value lists dispatched, want %zu", nvl_now(), n);
 	}
 }
 
@@ -709,6 +848,7 @@ static void test_report_connections_false(void **state)
 	assert_int_equal(pc->max_flows, 128);
 	assert_int_equal(pc->max_procs, 64);
 	assert_true(pc->debug);
+	assert_false(pc->name_filter); /* no process filter: no check in the kernel */
 	assert_int_equal(fake_bootstrap_calls(), 0);
 
 	fake_kernel_put(COOKIE_CURL, &curl);
@@ -793,6 +933,7 @@ static void test_filters_and_budget(void **state)
 	struct tcptop_flow curl3 =
 		krec(IPPROTO_TCP, "10.0.0.1", 40002, "10.0.0.4", 80, 4242, "curl");
 	const value_list_t *vl;
+	const char *skipped[4];
 
 	(void)state;
 	curl2.bytes[TCPTOP_TX] = 7;
@@ -806,9 +947,14 @@ static void test_filters_and_budget(void **state)
 	fake_kernel_put(COOKIE_DIG, &dig);
 	fake_kernel_put(3, &curl2);
 	fake_kernel_put(4, &curl3);
+	/* Process entries only: the kernel may skip the names left out. */
+	assert_true(fake_probes_open_config()->name_filter);
 	read_ok();
 	assert_int_equal(count_pi("dig_777"), 0);
 	assert_int_equal(count_pi("dig"), 0);
+	/* dig, by its kernel name; curl (kept) never. */
+	assert_int_equal(fake_probes_skipped(skipped, 4), 1);
+	assert_string_equal(skipped[0], "dig");
 	/* The budget of one: the busier of the two to port 443. */
 	assert_non_null(find("curl_4242", "if_octets", CURL_CONN));
 	assert_null(find("curl_4242", "if_octets", "tcp_10.0.0.1.eph_to_10.0.0.3.443"));
@@ -822,6 +968,8 @@ static void test_filters_and_budget(void **state)
 	vl = find(NULL, "count", "connections_folded");
 	assert_non_null(vl);
 	assert_true(vl->values[0].gauge == 1);
+	read_ok();
+	assert_int_equal(fake_probes_skipped(skipped, 4), 1); /* once per name */
 	shutdown_ok();
 }
 
@@ -919,7 +1067,7 @@ static void test_hostile_comm(void **state)
 	assert_int_equal(count_pi("0123456789abcdef"), 6 + 2);
 	assert_int_equal(count_pi("unknown"), 6 + 2);
 	assert_int_equal(count_pi(""), 20);
-	assert_int_equal(fake_collectd_nvl(), 8 + 8 + 8 + 20);
+	assert_int_equal(nvl_now(), 8 + 8 + 8 + 20);
 	for (size_t i = 0; i < fake_collectd_nvl(); i++) {
 		const value_list_t *vl = fake_collectd_vl(i);
 
@@ -1127,6 +1275,269 @@ static void test_types_db(void **state)
 	assert_int_equal(bad, 0);
 }
 
+static void expect_zero(const char *pi, const char *type, const char *ti)
+{
+	const value_list_t *z = find_zero(pi, type, ti);
+
+	if (!z)
+		fail_msg("not announced: tcptop/%s/%s/%s", pi ? pi : "", type, ti);
+	if (!find(pi, type, ti))
+		fail_msg("announced, but not sent: tcptop/%s/%s/%s", pi ? pi : "", type, ti);
+}
+
+/* A short-lived TCP connection of `comm`: opened, moved rx/tx bytes, closed. */
+static struct tcptop_flow short_conn(const char *comm, uint16_t lport, uint64_t rx, uint64_t tx)
+{
+	struct tcptop_flow k = krec(IPPROTO_TCP, "10.0.0.1", lport, "10.0.0.7", 5432, 900, comm);
+
+	k.bytes[TCPTOP_RX] = rx;
+	k.bytes[TCPTOP_TX] = tx;
+	k.calls[TCPTOP_RX] = 1;
+	k.calls[TCPTOP_TX] = 1;
+	k.state = CLOSE;
+	memset(k.flag, 0, sizeof(k.flag));
+	k.flag[TCPTOP_FLAG_OPENED] = 1;
+	k.flag[TCPTOP_FLAG_CLOSED] = 1;
+	k.flag[TCPTOP_FLAG_ACTIVE] = 1;
+	return k;
+}
+
+/*
+ * Issue 9: a counter series is announced with zeros when it is first sent,
+ * at the previous read's time (init's for the first read), so a series
+ * sent once still makes a rate; gauges are not; a series that drops out of
+ * the budget and comes back, or whose name comes back while collectd's
+ * cache still holds it, is not (check_read() checks the rest: the
+ * announcement's time, zeros, a value after it, never for a series seen
+ * before, the values last; fake_collectd fails on "value too old").
+ */
+static void test_first_values_announced(void **state)
+{
+	static const struct opt opts[] = {
+		{ .key = "MaxConnections", .type = OCONFIG_TYPE_NUMBER, .number = 1 },
+		{ .key = "ProcessTimeout", .type = OCONFIG_TYPE_NUMBER, .number = 1 },
+		{ .key = "Bootstrap", .type = OCONFIG_TYPE_BOOLEAN, .boolean = false },
+	};
+	static const char *const procs[] = { "if_octets-tcp", "if_packets-tcp",
+					     "total_connections-opened", "total_connections-closed",
+					     "protocol_counter-retransmits" };
+	struct tcptop_flow curl = curl_open(), dig = dig_udp(), cron;
+	const cdtime_t ten = TIME_T_TO_CDTIME_T(10);
+	cdtime_t t_init, t1;
+	const value_list_t *vl;
+
+	(void)state;
+	load();
+	assert_int_equal(configure(opts, sizeof(opts) / sizeof(opts[0])), 0);
+	init_ok();
+	t_init = fake_collectd_now();
+
+	/* Read 1: curl's connection takes the budget of one, dig's goes to its remainder. */
+	fake_collectd_clock_advance(ten);
+	fake_kernel_put(COOKIE_CURL, &curl);
+	fake_kernel_put(COOKIE_DIG, &dig);
+	read_ok();
+	t1 = read_time;
+	for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
+		char type[32], *ti;
+
+		snprintf(type, sizeof(type), "%s", procs[i]);
+		ti = strchr(type, '-');
+		*ti++ = '\0';
+		expect_zero("curl", type, ti);
+		if (strcmp(ti, "tcp"))
+			expect_zero("dig", type, ti);
+	}
+	expect_zero("dig", "if_octets", "udp");
+	expect_zero("dig", "if_packets", "udp");
+	expect_zero("curl", "if_octets", CURL_CONN);
+	expect_zero("curl", "if_packets", CURL_CONN);
+	expect_zero("dig", "if_octets", "udp_other");
+	expect_zero("dig", "if_packets", "udp_other");
+	expect_zero(NULL, "derive", "updates_dropped");
+	expect_zero(NULL, "derive", "updates_lost");
+	expect_zero(NULL, "derive", "bytes_lost");
+	expect_zero(NULL, "derive", "flows_refused");
+	expect_zero(NULL, "derive", "processes_refused");
+	assert_int_equal(nvl_zero(), 5 + 5 + 2 + 2 + 5); /* curl, dig, conn, rest, global */
+	assert_int_equal(find_zero("curl", "if_octets", "tcp")->time, t_init);
+	assert_null(find_zero("curl", "current_connections", "tcp"));
+	assert_null(find_zero("curl", "latency", CURL_CONN));
+	assert_null(find_zero(NULL, "count", "flows"));
+	assert_null(find_zero(NULL, "tcp_connections", "ESTABLISHED"));
+	expect(&(struct want){ "curl", "if_octets", "tcp", { 500, 100 } });
+
+	/* Read 2: dig's connection is the busier: its series is new, sent from here. */
+	fake_collectd_clock_advance(ten);
+	dig.bytes[TCPTOP_TX] += 1000;
+	dig.calls[TCPTOP_TX] += 1;
+	fake_kernel_put(COOKIE_DIG, &dig);
+	read_ok();
+	assert_int_equal(nvl_zero(), 2);
+	assert_int_equal(find_zero("dig", "if_octets", DIG_CONN)->time, t1);
+	expect(&(struct want){ "dig", "if_octets", DIG_CONN, { 0, 1000 } });
+	expect_none("curl", "if_octets", CURL_CONN); /* folded, without traffic */
+
+	/*
+	 * Read 3: curl's series comes back into the budget: it goes on, it is
+	 * not new, even though collectd's cache has let it go meanwhile.
+	 */
+	fake_collectd_cache_forget(read_time);
+	fake_collectd_clock_advance(ten);
+	curl.bytes[TCPTOP_RX] += 500;
+	curl.calls[TCPTOP_RX] += 1;
+	fake_kernel_put(COOKIE_CURL, &curl);
+	read_ok();
+	assert_int_equal(nvl_zero(), 0);
+	expect(&(struct want){ "curl", "if_octets", CURL_CONN, { 1000, 100 } });
+
+	/*
+	 * Read 4, less than a second after read 3 (collectd catching up): cron
+	 * opened, moved its bytes and closed between two reads. Announced a
+	 * second before this read, in rrdtool's previous second.
+	 */
+	fake_collectd_clock_advance(TIME_T_TO_CDTIME_T(1) / 2);
+	cron = short_conn("cron", 41000, 2000, 700);
+	fake_kernel_put(50, &cron);
+	read_ok();
+	assert_true(read_time - prev_time < TIME_T_TO_CDTIME_T(1));
+	assert_int_equal(find_zero("cron", "if_octets", "tcp")->time,
+			 read_time - TIME_T_TO_CDTIME_T(1));
+	for (size_t i = 0; i < sizeof(procs) / sizeof(procs[0]); i++) {
+		char type[32], *ti;
+
+		snprintf(type, sizeof(type), "%s", procs[i]);
+		ti = strchr(type, '-');
+		*ti++ = '\0';
+		expect_zero("cron", type, ti);
+	}
+	expect(&(struct want){ "cron", "if_octets", "tcp", { 2000, 700 } });
+	expect(&(struct want){ "cron", "total_connections", "opened", { 1, 0 } });
+	expect(&(struct want){ "cron", "total_connections", "closed", { 1, 0 } });
+	/* Its connection was this read's busiest: announced too. */
+	expect_zero("cron", "if_octets", "tcp_10.0.0.1.eph_to_10.0.0.7.5432");
+	assert_int_equal(nvl_zero(), 5 + 2);
+
+	/*
+	 * The name is forgotten (ProcessTimeout 1: over a second without a
+	 * socket or traffic) at the end of a read, after that read sent it,
+	 * and comes back at the very next read: collectd's cache still has
+	 * its series at that read's time, so a zero there would be "value too
+	 * old" (the fake daemon fails the test). It restarts from zero, as
+	 * the README says, without an announcement.
+	 */
+	usleep(1100 * 1000);
+	fake_collectd_clock_advance(ten);
+	read_ok();
+	expect(&(struct want){ "cron", "if_octets", "tcp", { 2000, 700 } });
+	fake_collectd_clock_advance(ten);
+	cron = short_conn("cron", 41001, 30, 40);
+	fake_kernel_put(51, &cron);
+	read_ok();
+	vl = find("cron", "if_octets", "tcp");
+	assert_non_null(vl);
+	if (vl->values[0].derive == 2000 + 30)
+		fail_msg("cron was not forgotten after ProcessTimeout 1: the test proves nothing");
+	expect(&(struct want){ "cron", "if_octets", "tcp", { 30, 40 } });
+	assert_null(find_zero("cron", "if_octets", "tcp"));
+
+	/* A name collectd's cache no longer holds is new again: announced. */
+	usleep(1100 * 1000);
+	fake_collectd_clock_advance(ten);
+	read_ok();
+	expect(&(struct want){ "cron", "if_octets", "tcp", { 30, 40 } }); /* forgotten after this */
+	forget(read_time + 1);
+	fake_collectd_clock_advance(ten);
+	cron = short_conn("cron", 41002, 5, 6);
+	fake_kernel_put(52, &cron);
+	read_ok();
+	expect_zero("cron", "if_octets", "tcp");
+	expect(&(struct want){ "cron", "if_octets", "tcp", { 5, 6 } });
+	assert_int_equal(log_count(LOG_ERR) + log_count(LOG_WARNING), 0);
+	shutdown_ok();
+}
+
+/* The value list of an identifier at time t in the last read, and its index. */
+static const value_list_t *find_at(const char *pi, const char *type, const char *ti, cdtime_t t,
+				   size_t *index)
+{
+	for (size_t i = 0; i < fake_collectd_nvl(); i++) {
+		const value_list_t *vl = fake_collectd_vl(i);
+
+		if (vl->time == t && !strcmp(vl->plugin_instance, pi ? pi : "") &&
+		    !strcmp(vl->type, type) && !strcmp(vl->type_instance, ti)) {
+			if (index)
+				*index = i;
+			return vl;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Without a FLUSH, a new series' first value waits for the next read, so
+ * that its zeros are through collectd's parallel write threads (and
+ * rrdtool has created its file) before it comes: the next read sends the
+ * held-back values first, with their own time, then its own.
+ */
+static void test_first_values_held_back(void **state)
+{
+	static const struct opt opts[] = {
+		{ .key = "Bootstrap", .type = OCONFIG_TYPE_BOOLEAN, .boolean = false },
+	};
+	struct tcptop_flow curl = curl_open();
+	const cdtime_t ten = TIME_T_TO_CDTIME_T(10);
+	cdtime_t t_init, t1, t2;
+	size_t nzero = 0, i_held, i_now;
+	const value_list_t *vl;
+
+	(void)state;
+	load();
+	assert_int_equal(configure(opts, sizeof(opts) / sizeof(opts[0])), 0);
+	init_ok();
+	assert_int_equal(fake_collectd_registered("flush"), 1);
+	t_init = fake_collectd_now();
+	fake_collectd_clock_advance(ten);
+	t1 = fake_collectd_now();
+	fake_kernel_put(COOKIE_CURL, &curl);
+	fake_collectd_clear_vl();
+	assert_int_equal(fake_collectd_read(), 0);
+	for (size_t i = 0; i < fake_collectd_nvl(); i++)
+		nzero += fake_collectd_vl(i)->time == t_init;
+	assert_int_equal(nzero, 5 + 2 + 5); /* curl, its connection, global */
+	assert_non_null(find_at("curl", "if_octets", "tcp", t_init, NULL));
+	assert_null(find_at("curl", "if_octets", "tcp", t1, NULL));
+	assert_null(find_at("curl", "if_octets", CURL_CONN, t1, NULL));
+	assert_non_null(find_at("curl", "current_connections", "tcp", t1, NULL)); /* a gauge */
+	assert_non_null(find_at("curl", "latency", CURL_CONN, t1, NULL));
+
+	fake_collectd_clock_advance(ten);
+	t2 = fake_collectd_now();
+	fake_collectd_clear_vl();
+	assert_int_equal(fake_collectd_read(), 0);
+	/* First the held-back values, one per zero, then this read's. */
+	for (size_t i = 0; i < nzero; i++)
+		if (fake_collectd_vl(i)->time != t1)
+			fail_msg("value list %zu of the read is %s at %.3f, not a held-back one", i,
+				 ident(fake_collectd_vl(i)),
+				 CDTIME_T_TO_DOUBLE(fake_collectd_vl(i)->time));
+	assert_true(fake_collectd_vl(nzero)->time == t2);
+	vl = find_at("curl", "if_octets", "tcp", t1, &i_held);
+	assert_non_null(vl);
+	expect_values(vl, (double[]){ 500, 100 });
+	assert_non_null(find_at("curl", "if_octets", "tcp", t2, &i_now));
+	assert_true(i_held < i_now);
+	vl = find_at("curl", "if_octets", CURL_CONN, t1, NULL);
+	assert_non_null(vl);
+	expect_values(vl, (double[]){ 500, 100 });
+	/* Nothing new: nothing held back, a FLUSH sends nothing. */
+	fake_collectd_clear_vl();
+	assert_int_equal(fake_collectd_flush(), 0);
+	assert_int_equal(fake_collectd_nvl(), 0);
+	assert_int_equal(log_count(LOG_ERR) + log_count(LOG_WARNING), 0);
+	shutdown_ok();
+}
+
 /* Run one test in a child process: a fresh plugin, as in a fresh daemon. */
 static int run_isolated(const struct CMUnitTest *t)
 {
@@ -1215,6 +1626,12 @@ static void test_reuseport_twins_share_a_series(void **state)
 	read_ok();
 	expect(&(struct want){ "unbound", "if_octets", ti, { 110, 0 } });
 	fake_kernel_put(21, &b);
+	/*
+	 * Even where collectd's cache no longer holds it, the heir's series
+	 * is not new: no zeros (check_read() fails an announcement of a
+	 * series seen before).
+	 */
+	fake_collectd_cache_forget(fake_collectd_now() + 1);
 	read_ok();
 	expect(&(struct want){ "unbound", "if_octets", ti, { 110, 0 } });
 	b.bytes[TCPTOP_RX] += 5;
@@ -1246,6 +1663,8 @@ int main(void)
 		cmocka_unit_test(test_types_db),
 		cmocka_unit_test(test_listener_close_no_series),
 		cmocka_unit_test(test_reuseport_twins_share_a_series),
+		cmocka_unit_test(test_first_values_announced),
+		cmocka_unit_test(test_first_values_held_back),
 	};
 	size_t n = sizeof(tests) / sizeof(tests[0]);
 	int failed = 0;
