@@ -69,7 +69,7 @@ UDP_DOWN=20
 
 WARMUP=30            # seconds of load before memory must stay flat
 # VmRSS growth allowed after the warm-up: three times the most measured
-# here (0.45-2.0 MiB in four runs on a busy 2-CPU host, in steps with flat
+# here (0.17-2.0 MiB in five runs on a 2-CPU host, in steps with flat
 # stretches between, not following the connections; README, Soak). A leak
 # of 40 bytes per connection would exceed it (170,000 after the warm-up).
 RSS_GROWTH_KIB=6144
