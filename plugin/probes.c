@@ -275,6 +275,41 @@ static int check_privilege(void)
 	return -errno;
 }
 
+/*
+ * Which of CAP_BPF and CAP_PERFMON the process lacks, from its effective
+ * set ("" when it has them, or CAP_SYS_ADMIN, which covers both; NULL when
+ * /proc/self/status can't say).
+ */
+static const char *caps_missing(void)
+{
+	unsigned long long eff = 0;
+	char line[256];
+	bool found = false;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			found = true;
+			break;
+		}
+	if (f)
+		fclose(f);
+	if (!found)
+		return NULL;
+	if (eff & 1ULL << 21) /* CAP_SYS_ADMIN */
+		return "";
+	switch ((eff >> 38) & 3) { /* CAP_PERFMON 38, CAP_BPF 39 */
+	case 0:
+		return "CAP_BPF and CAP_PERFMON";
+	case 1:
+		return "CAP_BPF";
+	case 2:
+		return "CAP_PERFMON";
+	default:
+		return "";
+	}
+}
+
 static int check_btf(void)
 {
 	return access("/sys/kernel/btf/vmlinux", R_OK) ? -errno : 0;
@@ -661,11 +696,26 @@ int probes_open(struct probes **out, const struct probes_config *cfg)
 	/* Can this process load BPF programs here at all? */
 	err = check_privilege();
 	if (err) {
-		tcptop_log(LOG_ERR,
-			   "tcptop plugin: loading BPF programs is not permitted (%s): collectd "
-			   "needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), and the kernel must "
-			   "not be locked down",
-			   strerror(-err));
+		const char *lack = caps_missing();
+
+		if (lack && *lack)
+			tcptop_log(LOG_ERR,
+				   "tcptop plugin: loading BPF programs is not permitted (%s): "
+				   "collectd lacks %s (CAP_SYS_ADMIN would do too); see README, "
+				   "Security, for the capabilities tcptop needs",
+				   strerror(-err), lack);
+		else if (lack)
+			tcptop_log(LOG_ERR,
+				   "tcptop plugin: loading BPF programs is not permitted (%s) "
+				   "although collectd has CAP_BPF and CAP_PERFMON: the kernel "
+				   "refuses it (lockdown, or a seccomp or LSM policy)",
+				   strerror(-err));
+		else
+			tcptop_log(LOG_ERR,
+				   "tcptop plugin: loading BPF programs is not permitted (%s): "
+				   "collectd needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), and "
+				   "the kernel must not be locked down",
+				   strerror(-err));
 		goto cleanup;
 	}
 	err = check_btf();

@@ -247,9 +247,10 @@ holder_send() {
 	read -r -t 20 -u "${H[0]}" reply && [ "$reply" = sent ]
 }
 
-# refused NAME USER CAPS WHAT: tcptop can't load; collectd and load go on.
+# refused NAME USER CAPS WHAT LACK: tcptop can't load; collectd and load go
+# on; its one line says which capabilities collectd lacks (LACK).
 refused() {
-	local name=$1 user=$2 caps=$3 what=$4 tl
+	local name=$1 user=$2 caps=$3 what=$4 lack=$5 tl
 	run "$name" "$user" "$caps"
 	if wait_for 60 load_written && kill -0 "$cd_pid" 2>/dev/null; then
 		pass "$what: collectd stays up and the load plugin's values are written ($(lines_of load load) samples)"
@@ -259,10 +260,10 @@ refused() {
 	check_caps "$what" "$caps"
 	tl=$(grep -F 'tcptop plugin:' "$run_dir/collectd.log")
 	if [ "$(printf '%s\n' "$tl" | grep -c .)" -eq 1 ] &&
-		printf '%s\n' "$tl" | grep -q '\[error\].*not permitted.*CAP_BPF and CAP_PERFMON'; then
-		pass "$what: exactly one tcptop line, naming the capabilities: ${tl#*] }"
+		printf '%s\n' "$tl" | grep -q "\\[error\\].*not permitted.*collectd lacks $lack (CAP_SYS_ADMIN"; then
+		pass "$what: exactly one tcptop line, naming what is missing: ${tl#*] }"
 	else
-		fail "$what: expected one tcptop error line naming CAP_BPF and CAP_PERFMON, got: $(printf '%s\n' "$tl" | head -n 5)"
+		fail "$what: expected one tcptop error line saying collectd lacks $lack, got: $(printf '%s\n' "$tl" | head -n 5)"
 	fi
 	if grep -q libbpf "$run_dir/collectd.log" "$run_dir/collectd.out"; then
 		fail "$what: libbpf output in the log"
@@ -341,10 +342,10 @@ works() {
 }
 
 echo "== 1. root with every capability dropped"
-refused root-nocaps root "" "root without capabilities"
+refused root-nocaps root "" "root without capabilities" "CAP_BPF and CAP_PERFMON"
 
 echo "== 2. the user nobody"
-refused nobody nobody "" "nobody"
+refused nobody nobody "" "nobody" "CAP_BPF and CAP_PERFMON"
 
 echo "== 3. nobody with the drop-in's capabilities: $minimal"
 works minimal "$minimal" 1 "nobody with the drop-in's set"
@@ -375,7 +376,8 @@ for drop in $minimal; do
 	caps=$(printf '%s\n' $minimal | grep -vx "$drop" | paste -sd' ' -)
 	case $drop in
 	bpf | perfmon)
-		refused "minus-$drop" nobody "$caps" "nobody without $drop"
+		refused "minus-$drop" nobody "$caps" "nobody without $drop" \
+			"CAP_$(printf '%s' "$drop" | tr '[:lower:]' '[:upper:]')"
 		;;
 	*)
 		works "minus-$drop" "$caps" 0 "nobody without $drop"
