@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 
 #include "flows.h"
+#include "hash.h"
+#include "series.h"
 
 struct ovf {
 	struct tcptop_proc_key key;
@@ -27,38 +29,17 @@ struct chunk {
 	struct flow flows[CHUNK];
 };
 
-/*
- * A connection series whose last flow has ended (a collapsed series between
- * two short connections, a closed 4-tuple that is opened again): kept, so
- * that a later flow of the same process and name goes on from its values
- * instead of starting the series again from zero, which collectd would take
- * for a counter reset and the graphs for a drop. Forgotten after
- * proc_timeout, or, oldest first, beyond max_flows / 2 of them.
- */
-struct ghost {
-	struct ghost *next;	     /* hash chain, series_bucket's hash */
-	struct ghost *older, *newer; /* by age */
-	struct proc *proc;	     /* holds a reference */
-	uint64_t since;
-	struct flow_counts series, sent, seen;
-	bool announced;
-	char name[NAMES_CONN_MAX];
-};
-
 struct flowtab {
 	struct flowtab_config cfg;
-	struct ghost **ghost_buckets; /* nbuckets of them */
-	struct ghost *ghost_oldest, *ghost_newest;
-	size_t nghosts;
-	struct flow *all;  /* every flow, doubly linked */
-	struct flow *free; /* recycled flows, linked by next */
+	struct series_index *sx; /* which connection series exist: series.c */
+	struct flow *all;	 /* every flow, doubly linked */
+	struct flow *free;	 /* recycled flows, linked by next */
 	struct chunk *chunks;
 	struct flow **buckets;
 	struct flow **boot_buckets;
-	struct flow **series_buckets; /* leads by (proc, name), nbuckets of them */
-	size_t nbuckets;	      /* power of two */
-	size_t nboot_buckets;	      /* power of two */
-	size_t nboot;		      /* bootstrap-only entries left */
+	size_t nbuckets;      /* power of two */
+	size_t nboot_buckets; /* power of two */
+	size_t nboot;	      /* bootstrap-only entries left */
 	struct proc **pbuckets;
 	size_t npbuckets;
 	struct ovf *ovf; /* one per kernel overflow key: few, a list is enough */
@@ -77,28 +58,6 @@ struct flowtab {
 
 /* Bootstrap-only keys can't collide with cookies, which count up from 1. */
 #define BOOT_KEY_BIT (1ULL << 63)
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return mix64(h);
-}
 
 static size_t pow2_at_least(size_t n)
 {
@@ -138,11 +97,10 @@ struct flowtab *flowtab_new(const struct flowtab_config *cfg)
 	tab->npbuckets = pow2_at_least(cfg->max_procs * 2);
 	tab->buckets = calloc(tab->nbuckets, sizeof(*tab->buckets));
 	tab->boot_buckets = calloc(tab->nboot_buckets, sizeof(*tab->boot_buckets));
-	tab->series_buckets = calloc(tab->nbuckets, sizeof(*tab->series_buckets));
-	tab->ghost_buckets = calloc(tab->nbuckets, sizeof(*tab->ghost_buckets));
+	tab->sx = series_index_new(tab->nbuckets, cfg->max_flows / 2 > 64 ? cfg->max_flows / 2 : 64,
+				   cfg->proc_timeout);
 	tab->pbuckets = calloc(tab->npbuckets, sizeof(*tab->pbuckets));
-	if (!tab->buckets || !tab->boot_buckets || !tab->series_buckets || !tab->ghost_buckets ||
-	    !tab->pbuckets) {
+	if (!tab->buckets || !tab->boot_buckets || !tab->sx || !tab->pbuckets) {
 		flowtab_free(tab);
 		return NULL;
 	}
@@ -167,14 +125,9 @@ void flowtab_free(struct flowtab *tab)
 		n = o->next;
 		free(o);
 	}
-	for (struct ghost *g = tab->ghost_oldest, *n; g; g = n) {
-		n = g->newer;
-		free(g);
-	}
-	free(tab->ghost_buckets);
 	free(tab->buckets);
 	free(tab->boot_buckets);
-	free(tab->series_buckets);
+	series_index_free(tab->sx);
 	free(tab->pbuckets);
 	free(tab);
 }
@@ -290,173 +243,6 @@ void flowtab_prefetch(const struct flowtab *tab, const uint64_t *keys, const str
 	}
 }
 
-static size_t series_hash(const struct flowtab *tab, const struct proc *p, const char *name)
-{
-	uint64_t h = hash_bytes(name, strlen(name)) ^ mix64((uint64_t)(uintptr_t)p);
-
-	return h & (tab->nbuckets - 1);
-}
-
-static void ghost_drop(struct flowtab *tab, struct ghost *g)
-{
-	struct ghost **pp = &tab->ghost_buckets[series_hash(tab, g->proc, g->name)];
-
-	while (*pp != g)
-		pp = &(*pp)->next;
-	*pp = g->next;
-	if (g->older)
-		g->older->newer = g->newer;
-	else
-		tab->ghost_oldest = g->newer;
-	if (g->newer)
-		g->newer->older = g->older;
-	else
-		tab->ghost_newest = g->older;
-	g->proc->refs--;
-	tab->nghosts--;
-	free(g);
-}
-
-/* The last flow of a series leaves: keep the series' values, if it has any. */
-static void ghost_keep(struct flowtab *tab, const struct flow *f)
-{
-	size_t max = tab->cfg.max_flows / 2 > 64 ? tab->cfg.max_flows / 2 : 64;
-	const struct flow_counts *c = &f->sent;
-	struct ghost *g;
-	size_t b;
-
-	/* Only a series collectd has seen can go back: one always folded can't. */
-	if (!f->proc ||
-	    (!(c->bytes[0] | c->bytes[1] | c->packets[0] | c->packets[1]) && !f->announced))
-		return;
-	if (tab->nghosts >= max)
-		ghost_drop(tab, tab->ghost_oldest);
-	g = calloc(1, sizeof(*g));
-	if (!g)
-		return; /* the series will start again: a counter reset, not a wrong count */
-	g->proc = f->proc;
-	g->proc->refs++;
-	g->since = f->last_active ? f->last_active : tab->now; /* its last traffic */
-	g->series = f->series;
-	g->sent = f->sent;
-	g->seen = f->seen;
-	g->announced = f->announced;
-	memcpy(g->name, f->name, sizeof(g->name));
-	b = series_hash(tab, g->proc, g->name);
-	g->next = tab->ghost_buckets[b];
-	tab->ghost_buckets[b] = g;
-	g->older = tab->ghost_newest;
-	if (g->older)
-		g->older->newer = g;
-	else
-		tab->ghost_oldest = g;
-	tab->ghost_newest = g;
-	tab->nghosts++;
-}
-
-static bool ghost_expired(const struct flowtab *tab, const struct ghost *g);
-
-/* A new lead of (f->proc, f->name) goes on from the series' ghost, if any. */
-static bool ghost_take(struct flowtab *tab, struct flow *f)
-{
-	for (struct ghost *g = tab->ghost_buckets[series_hash(tab, f->proc, f->name)]; g;
-	     g = g->next) {
-		if (g->proc != f->proc || strcmp(g->name, f->name))
-			continue;
-		if (ghost_expired(tab, g)) {
-			ghost_drop(tab, g);
-			return false;
-		}
-		f->series = g->series;
-		f->sent = g->sent;
-		f->seen = g->seen;
-		f->announced = g->announced;
-		ghost_drop(tab, g);
-		return true;
-	}
-	return false;
-}
-
-static bool ghost_expired(const struct flowtab *tab, const struct ghost *g)
-{
-	return tab->now - g->since >= tab->cfg.proc_timeout;
-}
-
-/* Before procs_expire(): a process is forgotten with its series. */
-static void ghosts_expire(struct flowtab *tab)
-{
-	for (struct ghost *g = tab->ghost_oldest, *n; g; g = n) {
-		n = g->newer;
-		if (ghost_expired(tab, g))
-			ghost_drop(tab, g);
-	}
-}
-
-/* Join the series of (f->proc, f->name): as a twin of its lead, or as the lead. */
-static void series_join(struct flowtab *tab, struct flow *f)
-{
-	struct flow **b, *lead;
-
-	if (f->in_series || !f->proc || !f->name[0])
-		return;
-	b = &tab->series_buckets[series_hash(tab, f->proc, f->name)];
-	for (lead = *b; lead; lead = lead->series_next)
-		if (lead->proc == f->proc && !strcmp(lead->name, f->name))
-			break;
-	f->in_series = true;
-	if (lead) {
-		f->lead = lead;
-		f->twin_next = lead->twins;
-		lead->twins = f;
-		return;
-	}
-	if (!ghost_take(tab, f)) {
-		memset(&f->series, 0, sizeof(f->series));
-		memset(&f->sent, 0, sizeof(f->sent));
-		memset(&f->seen, 0, sizeof(f->seen));
-		f->announced = false;
-	}
-	f->series_next = *b;
-	*b = f;
-}
-
-/* Leave the series; a lead hands it, totals and all, to one of its twins. */
-static void series_leave(struct flowtab *tab, struct flow *f)
-{
-	struct flow **pp, *heir;
-
-	if (!f->in_series)
-		return;
-	f->in_series = false;
-	if (f->lead) {
-		for (pp = &f->lead->twins; *pp != f; pp = &(*pp)->twin_next)
-			;
-		*pp = f->twin_next;
-		f->lead = NULL;
-		return;
-	}
-	for (pp = &tab->series_buckets[series_hash(tab, f->proc, f->name)]; *pp != f;
-	     pp = &(*pp)->series_next)
-		;
-	*pp = f->series_next;
-	heir = f->twins;
-	f->twins = NULL;
-	if (!heir) {
-		ghost_keep(tab, f);
-		return;
-	}
-	heir->lead = NULL;
-	heir->series = f->series;
-	heir->sent = f->sent;
-	heir->seen = f->seen;
-	heir->announced = f->announced;
-	heir->twins = heir->twin_next;
-	for (struct flow *t = heir->twins; t; t = t->twin_next)
-		t->lead = heir;
-	heir->series_next = *pp;
-	*pp = heir;
-}
-
 static struct flow *flow_find(const struct flowtab *tab, uint64_t key)
 {
 	for (struct flow *f = tab->buckets[mix64(key) & (tab->nbuckets - 1)]; f; f = f->next)
@@ -532,7 +318,7 @@ static void flow_remove(struct flowtab *tab, struct flow *f)
 {
 	struct flow **pp = &tab->buckets[mix64(f->key) & (tab->nbuckets - 1)];
 
-	series_leave(tab, f);
+	series_index_leave(tab->sx, f, tab->now);
 	if (f->boot_only)
 		boot_unlink(tab, f);
 	while (*pp != f)
@@ -668,7 +454,7 @@ int flowtab_boot(struct flowtab *tab, const struct tuple *raw, uint8_t state, ui
 	f->listener = t.proto == IPPROTO_TCP && state == 10 /* LISTEN */;
 	if (f->listener)
 		port_listens(tab, t.lport);
-	series_join(tab, f);
+	series_index_join(tab->sx, f, tab->now);
 	f->last_active = tab->now;
 	b = tuple_hash(&t) & (tab->nboot_buckets - 1);
 	f->boot_next = tab->boot_buckets[b];
@@ -806,7 +592,7 @@ enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struc
 		struct tuple t;
 
 		tuple_from_kernel(&t, k);
-		series_leave(tab, f);
+		series_index_leave(tab->sx, f, tab->now);
 		flow_set_tuple(tab, f, &t, k);
 	}
 	/*
@@ -819,7 +605,7 @@ enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struc
 	if (k->tgid && k->comm[0] && !owner_same(f, k)) {
 		f->pid = k->tgid;
 		memcpy(f->comm, k->comm, sizeof(f->comm));
-		series_leave(tab, f);
+		series_index_leave(tab->sx, f, tab->now);
 		flow_set_proc(f, proc_for_owner(tab, k->comm, sizeof(k->comm), k->tgid));
 	}
 	if (!f->proc)
@@ -829,7 +615,7 @@ enum flowtab_merged flowtab_merge(struct flowtab *tab, uint64_t key, const struc
 		      k->flag[TCPTOP_FLAG_HUB];
 	if (k->proto == IPPROTO_TCP && k->state == 10 /* LISTEN */)
 		port_listens(tab, k->lport);
-	series_join(tab, f);
+	series_index_join(tab->sx, f, tab->now);
 	p = f->proc;
 	f->state = k->proto == IPPROTO_TCP ? k->state : 0;
 	if (k->srtt_us)
@@ -1067,7 +853,7 @@ size_t flowtab_expire(struct flowtab *tab)
 			n++;
 		}
 	}
-	ghosts_expire(tab);
+	series_index_expire(tab->sx, tab->now);
 	procs_expire(tab);
 	return n;
 }

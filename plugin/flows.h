@@ -57,10 +57,11 @@ struct flow {
 	bool listener; /* no connection series: a listening socket, or an unconnected UDP
 			  socket whose traffic is in its remote endpoints' flows */
 	/*
+	 * The connection series this flow belongs to (series.h: the series
+	 * index decides which exist; these fields are its, and the budget's).
 	 * Sockets that share a process name and a connection name (SO_REUSEPORT
-	 * twins, a 4-tuple reused) share one series, carried by a lead flow:
-	 * collectd must never get the same identifier twice in one read, and
-	 * the series must never go back when one of the sockets goes.
+	 * twins, collapsed ports, a 4-tuple reused) share one series, carried
+	 * by a lead flow.
 	 */
 	struct flow *lead;  /* the series' lead; NULL when this flow leads */
 	struct flow *twins; /* lead only: the other flows of the series */

@@ -1,8 +1,9 @@
 /*
- * The series budget: which connection series are sent in an interval.
+ * Connection series: which exist (the index below: leads, twins, ghosts)
+ * and which are sent in an interval (the budget).
  *
  * At each read, every connection series that may be sent (one per process
- * and connection name; see flows.h for twins and leads) is ranked by its
+ * and connection name) is ranked by its
  * traffic since the last read. The max_conns with the most traffic are
  * sent, each as its own cumulative counters; the traffic of the others is
  * added to its process's remainder series for the protocol ("tcp_other",
@@ -48,6 +49,28 @@ typedef void (*series_rest_cb)(const struct proc *p, int proto, const struct flo
  * against the budget. NULL: every series may.
  */
 typedef bool (*series_filter_cb)(const struct flow *lead, void *arg);
+
+/*
+ * Which connection series exist. Sockets of one process that share a
+ * connection name (SO_REUSEPORT twins, collapsed ports, a 4-tuple reused)
+ * are one series, carried by a lead flow with the others as its twins:
+ * collectd must never get one identifier twice in a read, and a series
+ * never goes back when one of its sockets goes. When the last one goes, a
+ * series collectd has seen is kept as a ghost (its values, no flow), so
+ * the next socket of that name goes on from it: at most max_ghosts of
+ * them, each for ttl after its last traffic (the process timeout), each
+ * holding a reference on its process. The flow table owns the index and
+ * calls it as flows join (a name and an owner known) and leave (gone,
+ * renamed, another owner); `now` is the table's clock.
+ */
+struct series_index;
+
+struct series_index *series_index_new(size_t nbuckets, size_t max_ghosts, uint64_t ttl);
+void series_index_free(struct series_index *x);
+void series_index_join(struct series_index *x, struct flow *f, uint64_t now);
+void series_index_leave(struct series_index *x, struct flow *f, uint64_t now);
+/* Forget ghosts past their ttl: before the process table expires. */
+void series_index_expire(struct series_index *x, uint64_t now);
 
 struct series *series_new(void);
 void series_free(struct series *s);

@@ -80,7 +80,7 @@ libs=$(pkg-config --static --libs libbpf 2>/dev/null) || libs="-lbpf -lelf -lz"
 # shellcheck disable=SC2086 # one flag per word
 gcc -std=gnu11 -O2 -DHAVE_CONFIG_H -I"$builddir" -I"$builddir/bpf" -I"$srcdir/bpf" \
 	-I"$srcdir/plugin" -static -o "$work/bench" "$srcdir/tests/bench/bench.c" \
-	"$srcdir"/plugin/{probes,collect,flows,names}.c $libs -lpthread >"$work/build.log" 2>&1 ||
+	"$srcdir"/plugin/{probes,collect,flows,series,names}.c $libs -lpthread >"$work/build.log" 2>&1 ||
 	{
 		cat "$work/build.log"
 		skip "static build failed: gcc -static ... $libs (libbpf-dev, libelf-dev, zlib1g-dev)"

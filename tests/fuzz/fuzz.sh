@@ -75,7 +75,7 @@ printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; re
 p=$srcdir/plugin
 declare -A sources=(
 	[names]="$p/names.c"
-	[procnet]="$p/procfs.c $p/tcpstates.c $p/bootstrap.c $p/flows.c $p/names.c"
+	[procnet]="$p/procfs.c $p/tcpstates.c $p/bootstrap.c $p/flows.c $p/series.c $p/names.c"
 	[procpid]="$p/procfs.c $p/select.c"
 	[config]="$p/config.c $p/select.c"
 )

@@ -169,7 +169,7 @@ cflags=(-std=gnu11 -O2 -g -DHAVE_CONFIG_H -I"$builddir" -I"$builddir/bpf" -I"$sr
 	-I"$srcdir/plugin")
 # shellcheck disable=SC2086 # one flag per word
 if ! gcc "${cflags[@]}" -static -o "$bin/live_test" "$srcdir/tests/live/live_test.c" \
-	"$srcdir"/plugin/{probes,collect,bootstrap,flows,names,procfs,tcpstates}.c \
+	"$srcdir"/plugin/{probes,collect,bootstrap,flows,series,names,procfs,tcpstates}.c \
 	$static_libs >"$bin/build.log" 2>&1; then
 	cat "$bin/build.log"
 	cannot_run "building a static live_test failed: gcc -static ... $static_libs (output above; the static libraries come from libbpf-dev, libelf-dev, zlib1g-dev)"
