@@ -40,14 +40,8 @@ if [ -z "$stock_plugindir" ]; then
 	done
 fi
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "attribution: FAIL (CI=true, so not skipping): $*"
-		exit 1
-	fi
-	echo "attribution: SKIP: $*"
-	exit 77
-}
+# shellcheck source=tests/e2e/report.sh
+. "$here/report.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (loads BPF programs, writes ns_last_pid)"
 collectd_bin=${TCPTOP_COLLECTD:-$(command -v collectd || echo /usr/sbin/collectd)}
@@ -61,16 +55,6 @@ done
 [ -f "$plugin_dir/tcptop.so" ] || skip "no tcptop.so in $plugin_dir (set TCPTOP_PLUGIN_DIR)"
 [ -w /proc/sys/kernel/ns_last_pid ] || skip "/proc/sys/kernel/ns_last_pid not writable (CONFIG_CHECKPOINT_RESTORE)"
 
-npass=0
-nfail=0
-pass() {
-	npass=$((npass + 1))
-	echo "PASS: $*"
-}
-fail() {
-	nfail=$((nfail + 1))
-	echo "FAIL: $*"
-}
 
 tmp=$(mktemp -d /tmp/tcptop-attribution.XXXXXX) || {
 	echo "attribution: mktemp failed"

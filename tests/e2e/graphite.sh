@@ -54,14 +54,8 @@ HOST=graphite
 
 # ------------------------------------------------------------ preconditions
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "graphite: FAIL (CI=true, so not skipping): $*"
-		exit 1
-	fi
-	echo "graphite: SKIP: $*"
-	exit 77
-}
+# shellcheck source=tests/e2e/report.sh
+. "$here/report.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (loads BPF programs)"
 collectd_bin=${TCPTOP_COLLECTD:-$(command -v collectd || true)}
@@ -85,24 +79,7 @@ grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null ||
 
 # ------------------------------------------------------------ reporting
 
-npass=0
-nfail=0
-pass() {
-	npass=$((npass + 1))
-	echo "PASS: $*"
-}
-fail() {
-	nfail=$((nfail + 1))
-	echo "FAIL: $*"
-}
 # check DESCRIPTION ACTUAL EXPECTED
-check() {
-	if [ "$2" = "$3" ]; then
-		pass "$1 = $3"
-	else
-		fail "$1: got '$2', expected '$3'"
-	fi
-}
 
 # ------------------------------------------------------------ temp dir, cleanup
 

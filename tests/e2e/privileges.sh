@@ -39,14 +39,8 @@ if [ -z "$stock_plugindir" ]; then
 fi
 PATH=$PATH:/usr/sbin:/sbin
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "privileges: FAIL (CI=true, so not skipping): $*"
-		exit 1
-	fi
-	echo "privileges: SKIP: $*"
-	exit 77
-}
+# shellcheck source=tests/e2e/report.sh
+. "$here/report.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (runs collectd as other users and capability sets)"
 collectd_bin=${TCPTOP_COLLECTD:-$(command -v collectd || echo /usr/sbin/collectd)}
@@ -65,16 +59,6 @@ nobody_uid=$(id -u nobody 2>/dev/null) || skip "no user nobody"
 nobody_gid=$(id -g nobody)
 capsh --supports=cap_bpf 2>/dev/null || skip "capsh does not know CAP_BPF (libcap too old)"
 
-npass=0
-nfail=0
-pass() {
-	npass=$((npass + 1))
-	echo "PASS: $*"
-}
-fail() {
-	nfail=$((nfail + 1))
-	echo "FAIL: $*"
-}
 
 tmp=$(mktemp -d /tmp/tcptop-privileges.XXXXXX) || {
 	echo "privileges: mktemp failed"

@@ -32,14 +32,8 @@ if [ -z "$stock_plugindir" ]; then
 fi
 CYCLES=${RESTARTS_CYCLES:-50}
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "restarts: FAIL (CI=true, so not skipping): $*"
-		exit 1
-	fi
-	echo "restarts: SKIP: $*"
-	exit 77
-}
+# shellcheck source=tests/e2e/report.sh
+. "$here/report.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (loads BPF programs)"
 collectd_bin=${TCPTOP_COLLECTD:-$(command -v collectd || echo /usr/sbin/collectd)}
@@ -56,16 +50,6 @@ done
 [ -f "$srcdir/bpf/tcptop.bpf.c" ] || skip "$srcdir/bpf/tcptop.bpf.c not found (set TCPTOP_SRCDIR)"
 timeout 20 bpftool -j prog show >/dev/null 2>&1 || skip "bpftool prog show fails here"
 
-npass=0
-nfail=0
-pass() {
-	npass=$((npass + 1))
-	echo "PASS: $*"
-}
-fail() {
-	nfail=$((nfail + 1))
-	echo "FAIL: $*"
-}
 
 tmp=$(mktemp -d /tmp/tcptop-restarts.XXXXXX) || {
 	echo "restarts: mktemp failed"

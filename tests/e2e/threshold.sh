@@ -80,14 +80,8 @@ EXPIRE_WAIT=30          # seconds to wait for a closed series to leave the cache
 
 # ------------------------------------------------------------ preconditions
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "threshold: FAIL (CI=true, so not skipping): $*"
-		exit 1
-	fi
-	echo "threshold: SKIP: $*"
-	exit 77
-}
+# shellcheck source=tests/e2e/report.sh
+. "$here/report.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (BPF programs, network namespaces)"
 collectd_bin=${TCPTOP_COLLECTD:-}
@@ -111,23 +105,6 @@ done
 
 # ------------------------------------------------------------ reporting
 
-npass=0
-nfail=0
-pass() {
-	npass=$((npass + 1))
-	echo "PASS: $*"
-}
-fail() {
-	nfail=$((nfail + 1))
-	echo "FAIL: $*"
-}
-check() {
-	if [ "$2" = "$3" ]; then
-		pass "$1 = $3"
-	else
-		fail "$1: got '$2', expected '$3'"
-	fi
-}
 
 # ------------------------------------------------------------ temp dir, cleanup
 

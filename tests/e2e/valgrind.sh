@@ -38,14 +38,8 @@ READS=30
 RUNS=3
 start=$SECONDS
 
-skip() {
-	if [ "${CI:-}" = true ]; then
-		echo "valgrind: FAIL (CI=true, so not skipping): $*"
-		exit 1
-	fi
-	echo "valgrind: SKIP: $*"
-	exit 77
-}
+# shellcheck source=tests/e2e/report.sh
+. "$here/report.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (loads BPF programs)"
 collectd_bin=${TCPTOP_COLLECTD:-$(command -v collectd || true)}
@@ -69,23 +63,6 @@ if command -v readelf >/dev/null && ! readelf -S "$plugin_dir/tcptop.so" | grep 
 	echo "valgrind: note: $plugin_dir/tcptop.so has no debug info (build with -g for file:line)"
 fi
 
-npass=0
-nfail=0
-pass() {
-	npass=$((npass + 1))
-	echo "PASS: $*"
-}
-fail() {
-	nfail=$((nfail + 1))
-	echo "FAIL: $*"
-}
-check() {
-	if [ "$2" = "$3" ]; then
-		pass "$1 = $3"
-	else
-		fail "$1: got '$2', expected '$3'"
-	fi
-}
 
 tmp=$(mktemp -d /tmp/tcptop-valgrind.XXXXXX) || {
 	echo "valgrind: mktemp failed"
